@@ -1,0 +1,5 @@
+"""What is being minimised: analytic surfaces (and, later, user formulas and small models)."""
+
+from landscapes.surfaces import SURFACES, Surface, get_surface, surface_args
+
+__all__ = ["SURFACES", "Surface", "get_surface", "surface_args"]

@@ -1,0 +1,126 @@
+"""The CPU engine: RunSpec in, Trajectory out, through the Numba kernels."""
+
+import time
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import numpy as np
+from numba import njit
+
+from ..spec import RunSpec
+from ..trajectory import BatchResult, Trajectory
+from . import _kernels
+from .prepare import Prepared, limits, prepare
+
+DEFAULT_BLOCK = 16
+
+
+@cache
+def jitted(fn: Callable):
+    """The Numba dispatcher of a surface or update function (one per function per process)."""
+    return njit(fn, cache=True, nogil=True)
+
+
+def _fns(p: Prepared):
+    return jitted(p.surface.f), jitted(p.surface.grad), jitted(p.optimizer.update)
+
+
+def _empty_out(runs: int, steps: int):
+    return (
+        np.empty((runs, steps + 1, 2)),
+        np.empty((runs, steps + 1)),
+        np.empty((runs, steps)),
+        np.empty((runs, steps, 2)),
+    )
+
+
+def run(spec: RunSpec) -> Trajectory:
+    p = prepare(spec)
+    pos, loss, lr_used, eff = (o[0] for o in _empty_out(1, spec.steps))
+    status, stop = _kernels.trajectory(
+        *_fns(p), p.a, p.start, p.s0, p.C, p.lr, p.noise, p.plateau, p.limits,
+        (pos, loss, lr_used, eff),
+    )  # fmt: skip
+    momentum = np.where(np.isnan(lr_used), np.nan, p.momentum)
+    return Trajectory(pos, loss, lr_used, momentum, eff, int(status), int(stop), spec)
+
+
+def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
+    """Full trajectories of many runs in parallel (noise ensembles, hyperparameter sweeps).
+
+    All specs must share surface, surface parameters, optimizer and steps; hyperparameters,
+    schedule, start, noise and seed may differ per run.
+    """
+    if not specs:
+        return []
+    first = specs[0]
+    key = (first.surface, first.surface_params, first.optimizer, first.steps)
+    for s in specs:
+        if (s.surface, s.surface_params, s.optimizer, s.steps) != key:
+            raise ValueError(
+                "run_many: every spec needs the same surface, surface_params, optimizer and "
+                f"steps; got {s.surface}/{s.optimizer}/{s.steps} beside "
+                f"{first.surface}/{first.optimizer}/{first.steps}"
+            )
+    preps = [prepare(s) for s in specs]
+    plateaus = {p.plateau.tobytes() for p in preps}
+    if len(plateaus) > 1:
+        return [run(s) for s in specs]
+    p0 = preps[0]
+    out = _empty_out(len(specs), first.steps)
+    status, stop = _kernels.batch_paths(
+        *_fns(p0), p0.a, np.stack([p.start for p in preps]), p0.s0,
+        np.stack([p.C for p in preps]), np.stack([p.lr for p in preps]),
+        np.stack([p.noise for p in preps]), p0.plateau, p0.limits, out,
+    )  # fmt: skip
+    pos, loss, lr_used, eff = out
+    return [
+        Trajectory(
+            pos[r],
+            loss[r],
+            lr_used[r],
+            np.where(np.isnan(lr_used[r]), np.nan, p.momentum),
+            eff[r],
+            int(status[r]),
+            int(stop[r]),
+            s,
+        )  # fmt: skip
+        for r, (p, s) in enumerate(zip(preps, specs, strict=True))
+    ]
+
+
+def run_starts(spec: RunSpec, starts: np.ndarray, block: int = DEFAULT_BLOCK) -> BatchResult:
+    """One optimizer setting from many start points; only the end of each run is kept.
+
+    The gradient-noise sequence (if any) is the spec's one sequence, shared by every start.
+    """
+    starts = np.ascontiguousarray(starts, dtype=np.float64)
+    if starts.ndim != 2 or starts.shape[1] != 2:
+        raise ValueError(f"run_starts: 'starts' must have shape (runs, 2); got {starts.shape}")
+    p = prepare(spec)
+    if p.plateau.size:
+        trajs = run_many([spec.with_(start=tuple(map(float, s))) for s in starts])
+        return _batch_from_trajectories(trajs)
+    final, final_loss, status, stop = _kernels.batch_final(
+        *_fns(p), p.a, starts, p.s0, p.C[None], p.lr[None], p.noise[None],
+        limits(spec, p.surface), block,
+    )  # fmt: skip
+    return BatchResult(final, final_loss, status, stop)
+
+
+def _batch_from_trajectories(trajs: list[Trajectory]) -> BatchResult:
+    return BatchResult(
+        np.stack([t.final_position for t in trajs]),
+        np.array([t.final_loss for t in trajs]),
+        np.array([t.status for t in trajs], dtype=np.int8),
+        np.array([t.stop_step for t in trajs], dtype=np.int64),
+    )
+
+
+def warm_up(specs: Sequence[RunSpec] = ()) -> float:
+    """Compile (or load from the on-disk cache) the kernels these specs need; seconds taken."""
+    began = time.perf_counter()
+    for spec in specs or (RunSpec(steps=2),):
+        run(spec.with_(steps=2))
+        run_starts(spec.with_(steps=2), np.array([spec.start]))
+    return time.perf_counter() - began

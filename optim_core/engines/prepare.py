@@ -1,0 +1,108 @@
+"""From a RunSpec to the arrays every engine consumes (the same for Numba and torch)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from landscapes import Surface, get_surface
+
+from ..optimizers import OptimizerDef, get_optimizer, momentum_value
+from ..schedules import make_schedule
+from ..spec import RunSpec
+
+# An iterate this many domain-widths away from the plotted domain's centre has diverged.
+DIVERGENCE_SPANS = 100.0
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    surface: Surface
+    optimizer: OptimizerDef
+    a: np.ndarray  # surface parameters
+    start: np.ndarray  # (2,)
+    s0: np.ndarray  # (N_STATE,) initial optimizer state per coordinate
+    lr: np.ndarray  # (steps,) scheduled lr
+    momentum: np.ndarray  # (steps,) momentum / beta1 per step (NaN if none)
+    C: np.ndarray  # (steps, K) per-step constants of the update rule
+    noise: np.ndarray  # (steps, 2) scaled gradient noise (zeros when off)
+    plateau: np.ndarray  # plateau table, or empty
+    limits: np.ndarray  # (tol, bound, centre_x, centre_y)
+
+
+def step_constants(opt: OptimizerDef, h: dict, momentum: np.ndarray) -> np.ndarray:
+    """``opt.scalars`` over all steps, stacked to (steps, K) for the kernels."""
+    steps = momentum.shape[-1]
+    t = np.arange(1, steps + 1, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        consts = opt.scalars(t, momentum, h)
+    return np.ascontiguousarray(np.stack(np.broadcast_arrays(*consts, t), axis=-1)[..., :-1])
+
+
+def schedule_arrays(spec: RunSpec, opt: OptimizerDef, h: dict):
+    """(lr, momentum, plateau table) per step, as torch's schedulers would set them."""
+    schedule = make_schedule(spec.schedule, h["lr"], **spec_dict(spec.schedule_params))
+    steps = np.arange(spec.steps)
+    lr = np.asarray(schedule.lr(steps), dtype=np.float64)
+    cycled = schedule.momentum(steps)
+    constant = momentum_value(opt, h)
+    if cycled is not None:
+        momentum = np.asarray(cycled, dtype=np.float64)
+    else:
+        momentum = np.full(spec.steps, np.nan if constant is None else constant)
+    plateau = plateau_table(schedule.plateau) if schedule.plateau else np.empty(0)
+    return lr, momentum, plateau
+
+
+def plateau_table(p: dict) -> np.ndarray:
+    """ReduceLROnPlateau's parameters in the order the kernel reads them (_kernels.P_*)."""
+    return np.array(
+        [
+            float(p["mode"] == "max"),
+            p["factor"],
+            p["patience"],
+            p["threshold"],
+            float(p["threshold_mode"] == "abs"),
+            p["cooldown"],
+            p["min_lr"],
+            p["eps"],
+        ],
+        dtype=np.float64,
+    )
+
+
+def gradient_noise(spec: RunSpec) -> np.ndarray:
+    if spec.noise == 0.0:
+        return np.zeros((spec.steps, 2))
+    return spec.noise * np.random.default_rng(spec.seed).standard_normal((spec.steps, 2))
+
+
+def limits(spec: RunSpec, surface: Surface) -> np.ndarray:
+    (x0, x1), (y0, y1) = surface.domain
+    bound = DIVERGENCE_SPANS * max(x1 - x0, y1 - y0)
+    return np.array([spec.tol, bound, (x0 + x1) / 2, (y0 + y1) / 2])
+
+
+def spec_dict(items) -> dict:
+    from ..spec import thaw_dict
+
+    return thaw_dict(items)
+
+
+def prepare(spec: RunSpec) -> Prepared:
+    surface = get_surface(spec.surface)
+    opt = get_optimizer(spec.optimizer)
+    h = spec.h
+    lr, momentum, plateau = schedule_arrays(spec, opt, h)
+    return Prepared(
+        surface=surface,
+        optimizer=opt,
+        a=np.array([v for _, v in spec.surface_params], dtype=np.float64),
+        start=np.array(spec.start, dtype=np.float64),
+        s0=np.array(opt.init(h), dtype=np.float64),
+        lr=lr,
+        momentum=momentum,
+        C=step_constants(opt, h, np.nan_to_num(momentum)),
+        noise=gradient_noise(spec),
+        plateau=plateau,
+        limits=limits(spec, surface),
+    )

@@ -1,0 +1,149 @@
+"""RunSpec: everything that determines one run, validated once, hashable, serialisable.
+
+A RunSpec that exists is valid: construction fills torch's defaults in and raises ValueError
+(naming the parameter, the allowed values and the bad value) for anything wrong. Two specs
+that mean the same run compare and hash equal, so the app can cache results by spec.
+"""
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from common.params import FLOAT_NONNEG, INT_NONNEG, Interval, Param
+from landscapes import get_surface, surface_args
+
+from .optimizers import check_hyperparameters, get_optimizer, momentum_value
+from .schedules import make_schedule
+
+MAX_STEPS = 100_000
+_SCALARS = (
+    Param("steps", 500, Interval(1, MAX_STEPS, integer=True), "optimizer steps"),
+    Param("noise", 0.0, FLOAT_NONNEG, "std of Gaussian noise added to each gradient"),
+    Param("seed", 0, INT_NONNEG, "seed of the gradient noise"),
+    Param("tol", 1e-6, FLOAT_NONNEG, "converged when |g| and |step| fall below it (0: never)"),
+)
+
+
+def freeze(value):
+    """Dicts and lists as sorted tuples, recursively, so specs hash."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    if (
+        isinstance(value, tuple)
+        and value
+        and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value)
+    ):
+        return {k: thaw(v) for k, v in value}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    surface: str = "rosenbrock"
+    optimizer: str = "Adam"
+    hyperparameters: tuple = ()
+    schedule: str = "none"
+    schedule_params: tuple = ()
+    surface_params: tuple = ()
+    start: tuple | None = None
+    steps: int = 500
+    noise: float = 0.0
+    seed: int = 0
+    tol: float = 1e-6
+    label: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        surface = get_surface(self.surface)
+        args = surface_args(surface, **thaw_dict(self.surface_params))
+        h = check_hyperparameters(self.optimizer, thaw_dict(self.hyperparameters))
+        schedule = make_schedule(self.schedule, h["lr"], **thaw_dict(self.schedule_params))
+        scalars = {p.name: p.check("run", getattr(self, p.name)) for p in _SCALARS}
+        start = surface.starts[0] if self.start is None else self.start
+        start = _check_start(start)
+        if (
+            schedule.momentum(np.arange(1)) is not None
+            and momentum_value(get_optimizer(self.optimizer), h) is None
+        ):
+            raise ValueError(
+                f"{self.schedule}: cycle_momentum=True needs an optimizer with momentum or betas; "
+                f"{self.optimizer} has neither (set cycle_momentum=False)"
+            )
+        set_ = object.__setattr__
+        set_(self, "hyperparameters", freeze(h))
+        set_(self, "schedule_params", freeze(schedule.params))
+        set_(
+            self,
+            "surface_params",
+            freeze(dict(zip([p.name for p in surface.params], args, strict=True))),
+        )
+        set_(self, "start", start)
+        for name, value in scalars.items():
+            set_(self, name, value)
+
+    @property
+    def h(self) -> dict:
+        return thaw_dict(self.hyperparameters)
+
+    @property
+    def lr(self) -> float:
+        return self.h["lr"]
+
+    def with_(self, **changes) -> "RunSpec":
+        """A copy with some fields changed (dict-valued fields given as dicts)."""
+        data = self.to_dict()
+        data.update(changes)
+        return RunSpec.from_dict(data)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for name in ("hyperparameters", "schedule_params", "surface_params"):
+            data[name] = thaw_dict(data[name])
+        data["start"] = list(self.start)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"run: unknown field {unknown[0]!r}; expected one of {', '.join(sorted(known))}"
+            )
+        data = dict(data)
+        for name in ("hyperparameters", "schedule_params", "surface_params"):
+            if name in data:
+                if not isinstance(data[name], dict):
+                    raise ValueError(f"run: {name!r} must be a mapping; got {data[name]!r}")
+                data[name] = freeze(data[name])
+        if data.get("start") is not None:
+            data["start"] = _check_start(data["start"])
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunSpec":
+        return cls.from_dict(json.loads(text))
+
+
+def thaw_dict(items) -> dict:
+    return thaw(items) if items else {}
+
+
+def _check_start(start) -> tuple[float, float]:
+    ok = isinstance(start, list | tuple) and len(start) == 2
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in start)
+    if not ok or not all(math.isfinite(v) for v in start):
+        raise ValueError(f"run: 'start' must be a pair of finite numbers (x, y); got {start!r}")
+    return (float(start[0]), float(start[1]))
