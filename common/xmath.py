@@ -112,9 +112,9 @@ def _maximum_scalar(a, b):
     if isinstance(a, types.Float) and isinstance(b, types.Float):
 
         def impl(a, b):
-            if a != a or b != b:
-                return a + b
-            return a if a >= b else b
+            # One compare-select (vectorises); a NaN in ``b``, where every rule passes its
+            # fresh value, propagates. The vector form propagates NaN from either side.
+            return a if a > b else b
 
         return impl
 
@@ -124,9 +124,7 @@ def _minimum_scalar(a, b):
     if isinstance(a, types.Float) and isinstance(b, types.Float):
 
         def impl(a, b):
-            if a != a or b != b:
-                return a + b
-            return a if a <= b else b
+            return a if a < b else b
 
         return impl
 

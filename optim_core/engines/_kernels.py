@@ -15,7 +15,7 @@ from ..trajectory import CONVERGED, DIVERGED, MAX_STEPS
 P_MODE_MAX, P_FACTOR, P_PATIENCE, P_THRESHOLD, P_ABS, P_COOLDOWN, P_MIN_LR, P_EPS = range(8)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _plateau_step(metric, lr, state, table):
     """torch's ReduceLROnPlateau.step(metric); ``state`` = [best, bad_epochs, cooldown_left]."""
     best = state[0]
@@ -42,14 +42,14 @@ def _plateau_step(metric, lr, state, table):
     return lr
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _diverged(x, y, value, center, bound):
     # Written so that NaN fails every comparison and counts as diverged.
     inside = abs(x - center[0]) <= bound and abs(y - center[1]) <= bound
     return not (inside and abs(value) < np.inf)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def trajectory(f, grad, update, a, start, s0, C, lr, noise, plateau, limits, out):
     """One run. ``out`` = (positions, loss, lr_used, effective_lr) is filled; returns (status, k).
 
@@ -98,7 +98,7 @@ def trajectory(f, grad, update, a, start, s0, C, lr, noise, plateau, limits, out
     return MAX_STEPS, steps
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fill_nan(pos, loss, lr_used, eff, k):
     pos[k:] = np.nan
     loss[k:] = np.nan
@@ -106,7 +106,7 @@ def _fill_nan(pos, loss, lr_used, eff, k):
     eff[k:] = np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _hold(pos, loss, lr_used, eff, k):
     pos[k + 1 :] = pos[k]
     loss[k + 1 :] = loss[k]
@@ -114,7 +114,7 @@ def _hold(pos, loss, lr_used, eff, k):
     eff[k:] = np.nan
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def batch_paths(f, grad, update, a, starts, s0, C, lr, noise, plateau, limits, out):
     """``trajectory`` for many runs at once, each in its own thread; C, lr, noise have a
     leading run axis of length 1 (shared) or ``len(starts)``; ``out`` arrays too."""
@@ -131,64 +131,76 @@ def batch_paths(f, grad, update, a, starts, s0, C, lr, noise, plateau, limits, o
     return status, stop
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def batch_final(f, grad, update, a, starts, s0, C, lr, noise, limits, block):
-    """Where each of many runs ends, without recording paths (basin and sensitivity maps).
+    """Where each of many runs ends, without recording paths (basin maps, benchmarks).
 
-    Runs are processed ``block`` at a time per thread, structure-of-arrays, so the per-step
-    work over a block is a straight loop the compiler vectorises.
+    Every run shares the per-step constants ``C[t]``, ``lr[t]`` and ``noise[t]``. Runs are
+    processed ``block`` at a time per thread (see ``_advance_block``).
     """
-    runs, steps = starts.shape[0], lr.shape[1]
-    tol, bound = limits[0], limits[1]
+    runs, steps = starts.shape[0], lr.shape[0]
     final = np.empty((runs, 2))
     final_loss = np.empty(runs)
     status = np.zeros(runs, np.int8)
     stop = np.full(runs, steps, np.int64)
-    n_blocks = (runs + block - 1) // block
-    for b in prange(n_blocks):
+    for b in prange((runs + block - 1) // block):
         lo = b * block
         hi = min(lo + block, runs)
-        n = hi - lo
-        x = starts[lo:hi, 0].copy()
-        y = starts[lo:hi, 1].copy()
-        sx = np.empty((3, n))
-        sy = np.empty((3, n))
-        for k in range(3):
-            sx[k] = s0[k]
-            sy[k] = s0[k]
-        done = np.zeros(n, np.bool_)
-        for t in range(steps):
-            for i in range(n):
-                r = lo + i
-                rc, rl = min(r, C.shape[0] - 1), min(r, lr.shape[0] - 1)
-                rn = min(r, noise.shape[0] - 1)
-                gx, gy = grad(x[i], y[i], a)
-                gx += noise[rn, t, 0]
-                gy += noise[rn, t, 1]
-                c = C[rc, t]
-                lr_t = lr[rl, t]
-                nx, s = update(x[i], gx, (sx[0, i], sx[1, i], sx[2, i]), lr_t, c)
-                sx[0, i], sx[1, i], sx[2, i] = s
-                ny, s = update(y[i], gy, (sy[0, i], sy[1, i], sy[2, i]), lr_t, c)
-                sy[0, i], sy[1, i], sy[2, i] = s
-                if done[i]:
-                    continue
-                ok = abs(nx - limits[2]) <= bound and abs(ny - limits[3]) <= bound
-                if not ok:
-                    done[i] = True
-                    status[r] = DIVERGED
-                    stop[r] = t + 1
-                    continue
-                if max(abs(gx), abs(gy)) <= tol and max(abs(nx - x[i]), abs(ny - y[i])) <= tol:
-                    done[i] = True
-                    status[r] = CONVERGED
-                    stop[r] = t + 1
-                x[i], y[i] = nx, ny
-        for i in range(n):
+        work = _advance_block(grad, update, a, starts[lo:hi], s0, C, lr, noise, limits)
+        for i in range(hi - lo):
             r = lo + i
-            final[r, 0], final[r, 1] = x[i], y[i]
-            final_loss[r] = f(x[i], y[i], a)
-            if status[r] == MAX_STEPS and _diverged(x[i], y[i], final_loss[r], limits[2:4], bound):
+            final[r, 0], final[r, 1] = work[_X, i], work[_Y, i]
+            status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
+            final_loss[r] = f(final[r, 0], final[r, 1], a)
+            if status[r] == MAX_STEPS and _diverged(final[r, 0], final[r, 1], final_loss[r],
+                                                    limits[2:4], limits[1]):  # fmt: skip
                 status[r] = DIVERGED
-                stop[r] = steps
     return final, final_loss, status, stop
+
+
+# Rows of a block's work array: one array, so the compiler needs no run-time alias checks.
+_X, _Y, _SX, _SY, _NX, _NY, _G, _ALIVE, _STOP, _STATUS = 0, 1, 2, 5, 8, 9, 10, 11, 12, 13
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _advance_block(grad, update, a, starts, s0, C, lr, noise, limits):
+    """A block of runs, structure of arrays. Each step is two loops over the block: the math,
+    then the stop bookkeeping as selects; split, both vectorise (together, neither does)."""
+    n, steps = starts.shape[0], lr.shape[0]
+    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    w = np.zeros((14, n))
+    w[_X], w[_Y] = starts[:, 0], starts[:, 1]
+    for k in range(3):
+        w[_SX + k] = s0[k]
+        w[_SY + k] = s0[k]
+    w[_ALIVE] = 1.0
+    w[_STOP] = steps
+    for t in range(steps):
+        c, lr_t, ex, ey = C[t], lr[t], noise[t, 0], noise[t, 1]
+        for i in range(n):
+            gx, gy = grad(w[_X, i], w[_Y, i], a)
+            gx += ex
+            gy += ey
+            nx, (s0x, s1x, s2x) = update(
+                w[_X, i], gx, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c
+            )
+            ny, (s0y, s1y, s2y) = update(
+                w[_Y, i], gy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c
+            )
+            w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
+            w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
+            w[_NX, i], w[_NY, i], w[_G, i] = nx, ny, max(abs(gx), abs(gy))
+        for i in range(n):
+            x, y, nx, ny = w[_X, i], w[_Y, i], w[_NX, i], w[_NY, i]
+            inside = (abs(nx - cx) <= bound) & (abs(ny - cy) <= bound)
+            still = (w[_G, i] <= tol) & (abs(nx - x) <= tol) & (abs(ny - y) <= tol)
+            ok = inside * 1.0
+            alive = w[_ALIVE, i]
+            ends = alive * (1.0 - ok * (1.0 - still * 1.0))
+            w[_STOP, i] = ends * (t + 1.0) + (1.0 - ends) * w[_STOP, i]
+            w[_STATUS, i] = ends * (2.0 - ok) + (1.0 - ends) * w[_STATUS, i]
+            keep = alive * ok
+            w[_X, i] = nx if keep > 0.0 else x
+            w[_Y, i] = ny if keep > 0.0 else y
+            w[_ALIVE, i] = keep * (1.0 - still * 1.0)
+    return w

@@ -18,7 +18,7 @@ DEFAULT_BLOCK = 16
 @cache
 def jitted(fn: Callable):
     """The Numba dispatcher of a surface or update function (one per function per process)."""
-    return njit(fn, cache=True, nogil=True)
+    return njit(fn, cache=True, nogil=True, error_model="numpy")
 
 
 def _fns(p: Prepared):
@@ -102,8 +102,7 @@ def run_starts(spec: RunSpec, starts: np.ndarray, block: int = DEFAULT_BLOCK) ->
         trajs = run_many([spec.with_(start=tuple(map(float, s))) for s in starts])
         return _batch_from_trajectories(trajs)
     final, final_loss, status, stop = _kernels.batch_final(
-        *_fns(p), p.a, starts, p.s0, p.C[None], p.lr[None], p.noise[None],
-        limits(spec, p.surface), block,
+        *_fns(p), p.a, starts, p.s0, p.C, p.lr, p.noise, limits(spec, p.surface), block,
     )  # fmt: skip
     return BatchResult(final, final_loss, status, stop)
 

@@ -29,18 +29,20 @@ def _adam_scalars(t, beta1, h):
     beta2 = h["betas"][1]
     bc1, bc2 = _bias_corrections(t, beta1, beta2, h)
     l2, decoupled = split_weight_decay(h)
-    return beta1, beta2, bc1, sqrt(bc2), h["eps"], l2, decoupled, float(h["amsgrad"])
+    # Reciprocals, so the update multiplies where torch divides: within ulps of torch, and
+    # the batch kernel's throughput is bounded by its divisions and square roots.
+    return beta1, beta2, 1 / bc1, 1 / sqrt(bc2), h["eps"], l2, decoupled, float(h["amsgrad"])
 
 
 def _adam_update(p, g, s, lr, c):
-    beta1, beta2, bc1, bc2_sqrt, eps, l2, decoupled, amsgrad = c
+    beta1, beta2, inv_bc1, inv_bc2_sqrt, eps, l2, decoupled, amsgrad = c
     g = g + l2 * p
     p = p * (1 - lr * decoupled)
     m = lerp(s[0], g, 1 - beta1)
     v = ema_sq(s[1], g, beta2)
     v_max = maximum(s[2], v)
-    denom = sqrt(select(amsgrad, v_max, v)) / bc2_sqrt + eps
-    return p - (lr / bc1) * (m / denom), (m, v, v_max)
+    denom = sqrt(select(amsgrad, v_max, v)) * inv_bc2_sqrt + eps
+    return p - (lr * inv_bc1) * (m / denom), (m, v, v_max)
 
 
 _ADAM_LATEX = r"""\begin{aligned}
