@@ -1,28 +1,20 @@
 """The CPU engine: RunSpec in, Trajectory out, through the Numba kernels."""
 
 import time
-from collections.abc import Callable, Sequence
-from functools import cache
+from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 
 from ..spec import RunSpec
 from ..trajectory import BatchResult, Trajectory
-from . import _kernels
+from .codegen import pair_module
 from .prepare import Prepared, limits, prepare
 
 DEFAULT_BLOCK = 16
 
 
-@cache
-def jitted(fn: Callable):
-    """The Numba dispatcher of a surface or update function (one per function per process)."""
-    return njit(fn, cache=True, nogil=True, error_model="numpy")
-
-
-def _fns(p: Prepared):
-    return jitted(p.surface.f), jitted(p.surface.grad), jitted(p.optimizer.update)
+def _kernels(p: Prepared):
+    return pair_module(p.surface.f, p.surface.grad, p.optimizer.update)
 
 
 def _empty_out(runs: int, steps: int):
@@ -37,8 +29,8 @@ def _empty_out(runs: int, steps: int):
 def run(spec: RunSpec) -> Trajectory:
     p = prepare(spec)
     pos, loss, lr_used, eff = (o[0] for o in _empty_out(1, spec.steps))
-    status, stop = _kernels.trajectory(
-        *_fns(p), p.a, p.start, p.s0, p.C, p.lr, p.noise, p.plateau, p.limits,
+    status, stop = _kernels(p).trajectory(
+        p.a, p.start, p.s0, p.C, p.lr, p.noise, p.plateau, p.limits,
         (pos, loss, lr_used, eff),
     )  # fmt: skip
     momentum = np.where(np.isnan(lr_used), np.nan, p.momentum)
@@ -68,8 +60,8 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
         return [run(s) for s in specs]
     p0 = preps[0]
     out = _empty_out(len(specs), first.steps)
-    status, stop = _kernels.batch_paths(
-        *_fns(p0), p0.a, np.stack([p.start for p in preps]), p0.s0,
+    status, stop = _kernels(p0).batch_paths(
+        p0.a, np.stack([p.start for p in preps]), p0.s0,
         np.stack([p.C for p in preps]), np.stack([p.lr for p in preps]),
         np.stack([p.noise for p in preps]), p0.plateau, p0.limits, out,
     )  # fmt: skip
@@ -101,8 +93,8 @@ def run_starts(spec: RunSpec, starts: np.ndarray, block: int = DEFAULT_BLOCK) ->
     if p.plateau.size:
         trajs = run_many([spec.with_(start=tuple(map(float, s))) for s in starts])
         return _batch_from_trajectories(trajs)
-    final, final_loss, status, stop = _kernels.batch_final(
-        *_fns(p), p.a, starts, p.s0, p.C, p.lr, p.noise, limits(spec, p.surface), block,
+    final, final_loss, status, stop = _kernels(p).batch_final(
+        p.a, starts, p.s0, p.C, p.lr, p.noise, limits(spec, p.surface), block,
     )  # fmt: skip
     return BatchResult(final, final_loss, status, stop)
 

@@ -23,19 +23,28 @@ class Prepared:
     s0: np.ndarray  # (N_STATE,) initial optimizer state per coordinate
     lr: np.ndarray  # (steps,) scheduled lr
     momentum: np.ndarray  # (steps,) momentum / beta1 per step (NaN if none)
-    C: np.ndarray  # (steps, K) per-step constants of the update rule
+    C: np.ndarray  # (K, steps) per-step constants of the update rule, one row per constant
     noise: np.ndarray  # (steps, 2) scaled gradient noise (zeros when off)
     plateau: np.ndarray  # plateau table, or empty
     limits: np.ndarray  # (tol, bound, centre_x, centre_y)
 
 
 def step_constants(opt: OptimizerDef, h: dict, momentum: np.ndarray) -> np.ndarray:
-    """``opt.scalars`` over all steps, stacked to (steps, K) for the kernels."""
+    """``opt.scalars`` over all steps as a (K, steps) array, one row per constant.
+
+    A momentum that does not change is passed on as a scalar, which the rules' ``powers``
+    turn into a running product.
+    """
     steps = momentum.shape[-1]
     t = np.arange(1, steps + 1, dtype=np.float64)
+    if steps and np.all(momentum == momentum[0]):
+        momentum = float(momentum[0])
     with np.errstate(all="ignore"):
         consts = opt.scalars(t, momentum, h)
-    return np.ascontiguousarray(np.stack(np.broadcast_arrays(*consts, t), axis=-1)[..., :-1])
+    table = np.empty((len(consts), steps))
+    for row, value in zip(table, consts, strict=True):
+        row[:] = value
+    return table
 
 
 def schedule_arrays(spec: RunSpec, opt: OptimizerDef, h: dict):

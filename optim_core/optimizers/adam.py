@@ -22,7 +22,7 @@ def _adam_params(lr, weight_decay, extra=()):
 def _bias_corrections(t, beta1, beta2, h):
     """(1 - beta1^t, 1 - beta2^t), or ones when the lab's ``bias_correction`` flag is off."""
     on = float(h.get("bias_correction", True))
-    return 1 - on * powers(beta1, t), 1 - on * powers(beta2 + 0 * beta1, t)
+    return 1 - on * powers(beta1, t), 1 - on * powers(beta2, t)
 
 
 def _adam_scalars(t, beta1, h):
@@ -102,11 +102,11 @@ def _nadam_scalars(t, beta1, h):
     # torch: mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)), with the beta1 of step t.
     mu = beta1 * (1 - 0.5 * exp(t * decay * _LOG_096))
     mu_next = beta1 * (1 - 0.5 * exp((t + 1) * decay * _LOG_096))
-    mu_product = running_product(mu + 0 * t)
+    mu_product = running_product(mu)
     l2, decoupled = split_weight_decay(h)
     grad_coef = (1 - mu) / (1 - mu_product)
     avg_coef = mu_next / (1 - mu_product * mu_next)
-    return beta1, beta2, 1 - powers(beta2 + 0 * t, t), grad_coef, avg_coef, h["eps"], l2, decoupled
+    return beta1, beta2, 1 - powers(beta2, t), grad_coef, avg_coef, h["eps"], l2, decoupled
 
 
 _LOG_096 = -0.040821994520255166  # log(0.96)
@@ -154,7 +154,7 @@ v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
 def _radam_scalars(t, beta1, h):
     beta2 = h["betas"][1]
     bc1 = 1 - powers(beta1, t)
-    beta2_t = powers(beta2 + 0 * t, t)
+    beta2_t = powers(beta2, t)
     rho_inf = 2 / (1 - beta2) - 1
     rho_t = rho_inf - 2 * t * beta2_t / (1 - beta2_t)
     # torch rectifies only once the variance estimate is tractable (rho_t > 5); before that

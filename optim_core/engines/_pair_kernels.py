@@ -1,0 +1,171 @@
+"""The kernels of one (surface, optimizer) pair: arrays and scalars in, arrays out.
+
+This file is a template. ``codegen.pair_module`` writes a copy per pair with the bindings
+block below rewritten, so ``f``, ``grad`` and ``update`` are module globals: Numba then
+inlines them (the batch kernel vectorises) and its file-based ``cache=True`` works across
+processes, which it does not for functions passed as arguments. As it stands the file is the
+Rosenbrock / Adam pair, so it imports, lints and runs like any module.
+
+Kernels release the GIL (Streamlit runs each browser session in its own thread) and
+parallelise with ``prange`` over independent runs only.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+# <bindings>
+from landscapes._functions import rosenbrock as _f
+from landscapes._functions import rosenbrock_grad as _grad
+from optim_core.engines._kernels import P_MODE_MAX, _diverged, _fill_nan, _hold, _plateau_step
+from optim_core.optimizers.adam import _adam_update as _update
+from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS
+
+f = njit(cache=True, nogil=True, error_model="numpy")(_f)
+grad = njit(cache=True, nogil=True, error_model="numpy")(_grad)
+update = njit(cache=True, nogil=True, error_model="numpy")(_update)
+# </bindings>
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
+    """One run. ``out`` = (positions, loss, lr_used, effective_lr) is filled; returns (status, k).
+
+    ``C[:, t]`` are the optimizer's per-step constants, ``lr[t]`` the scheduled lr, ``noise[t]``
+    the pre-drawn gradient noise (already scaled; zero rows when off), ``plateau`` a plateau
+    table or an empty array, ``limits`` = (tol, bound, center_x, center_y).
+    """
+    pos, loss, lr_used, eff = out
+    tol, bound = limits[0], limits[1]
+    center = limits[2:4]
+    steps = lr.shape[0]
+    x, y = start[0], start[1]
+    sx = (s0[0], s0[1], s0[2])
+    sy = sx
+    maximize = plateau.size > 0 and plateau[P_MODE_MAX] != 0.0
+    pstate = np.array([-np.inf if maximize else np.inf, 0.0, 0.0])
+    plateau_lr = lr[0] if steps else 0.0
+    pos[0, 0], pos[0, 1] = x, y
+    loss[0] = f(x, y, a)
+    if _diverged(x, y, loss[0], center, bound):
+        _fill_nan(pos, loss, lr_used, eff, 0)
+        return DIVERGED, 0
+    for t in range(steps):
+        gx, gy = grad(x, y, a)
+        gx += noise[t, 0]
+        gy += noise[t, 1]
+        lr_t = plateau_lr if plateau.size else lr[t]
+        c = C[:, t]
+        nx, sx = update(x, gx, sx, lr_t, c)
+        ny, sy = update(y, gy, sy, lr_t, c)
+        lr_used[t] = lr_t
+        eff[t, 0] = -(nx - x) / gx if gx != 0.0 else np.nan
+        eff[t, 1] = -(ny - y) / gy if gy != 0.0 else np.nan
+        value = f(nx, ny, a)
+        pos[t + 1, 0], pos[t + 1, 1], loss[t + 1] = nx, ny, value
+        if _diverged(nx, ny, value, center, bound):
+            _fill_nan(pos, loss, lr_used, eff, t + 1)
+            return DIVERGED, t + 1
+        if plateau.size:
+            plateau_lr = _plateau_step(loss[t], plateau_lr, pstate, plateau)
+        moved = max(abs(nx - x), abs(ny - y))
+        x, y = nx, ny
+        if max(abs(gx), abs(gy)) <= tol and moved <= tol:
+            _hold(pos, loss, lr_used, eff, t + 1)
+            return CONVERGED, t + 1
+    return MAX_STEPS, steps
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def batch_paths(a, starts, s0, C, lr, noise, plateau, limits, out):
+    """``trajectory`` for many runs at once, each in its own thread; C, lr, noise have a
+    leading run axis of length 1 (shared) or ``len(starts)``; ``out`` arrays too."""
+    pos, loss, lr_used, eff = out
+    runs = starts.shape[0]
+    status = np.empty(runs, np.int8)
+    stop = np.empty(runs, np.int64)
+    shared_c, shared_lr, shared_noise = C.shape[0] == 1, lr.shape[0] == 1, noise.shape[0] == 1
+    for r in prange(runs):
+        r = np.int64(r)  # prange's index is unsigned; mixed with 0 it would unify to float
+        rc = 0 if shared_c else r
+        rl = 0 if shared_lr else r
+        rn = 0 if shared_noise else r
+        one = (pos[r], loss[r], lr_used[r], eff[r])
+        status[r], stop[r] = trajectory(
+            a, starts[r], s0, C[rc], lr[rl], noise[rn], plateau, limits, one
+        )
+    return status, stop
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def batch_final(a, starts, s0, C, lr, noise, limits, block):
+    """Where each of many runs ends, without recording paths (basin maps, benchmarks).
+
+    Every run shares the per-step constants ``C[:, t]``, ``lr[t]`` and ``noise[t]``. Runs are
+    processed ``block`` at a time per thread (see ``_advance_block``).
+    """
+    runs, steps = starts.shape[0], lr.shape[0]
+    final = np.empty((runs, 2))
+    final_loss = np.empty(runs)
+    status = np.zeros(runs, np.int8)
+    stop = np.full(runs, steps, np.int64)
+    for b in prange((runs + block - 1) // block):
+        lo = b * block
+        hi = min(lo + block, runs)
+        work = _advance_block(a, starts[lo:hi], s0, C, lr, noise, limits)
+        for i in range(hi - lo):
+            r = lo + i
+            final[r, 0], final[r, 1] = work[_X, i], work[_Y, i]
+            status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
+            final_loss[r] = f(final[r, 0], final[r, 1], a)
+            if status[r] == MAX_STEPS and _diverged(final[r, 0], final[r, 1], final_loss[r],
+                                                    limits[2:4], limits[1]):  # fmt: skip
+                status[r] = DIVERGED
+    return final, final_loss, status, stop
+
+
+# Rows of a block's work array: one array, so the compiler needs no run-time alias checks.
+_X, _Y, _SX, _SY, _NX, _NY, _G, _ALIVE, _STOP, _STATUS = 0, 1, 2, 5, 8, 9, 10, 11, 12, 13
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _advance_block(a, starts, s0, C, lr, noise, limits):
+    """A block of runs, structure of arrays. Each step is two loops over the block: the math,
+    then the stop bookkeeping as selects; split, both vectorise (together, neither does)."""
+    n, steps = starts.shape[0], lr.shape[0]
+    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    w = np.zeros((14, n))
+    w[_X], w[_Y] = starts[:, 0], starts[:, 1]
+    for k in range(3):
+        w[_SX + k] = s0[k]
+        w[_SY + k] = s0[k]
+    w[_ALIVE] = 1.0
+    w[_STOP] = steps
+    for t in range(steps):
+        c, lr_t, ex, ey = C[:, t], lr[t], noise[t, 0], noise[t, 1]
+        for i in range(n):
+            gx, gy = grad(w[_X, i], w[_Y, i], a)
+            gx += ex
+            gy += ey
+            nx, (s0x, s1x, s2x) = update(
+                w[_X, i], gx, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c
+            )
+            ny, (s0y, s1y, s2y) = update(
+                w[_Y, i], gy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c
+            )
+            w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
+            w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
+            w[_NX, i], w[_NY, i], w[_G, i] = nx, ny, max(abs(gx), abs(gy))
+        for i in range(n):
+            x, y, nx, ny = w[_X, i], w[_Y, i], w[_NX, i], w[_NY, i]
+            inside = (abs(nx - cx) <= bound) & (abs(ny - cy) <= bound)
+            still = (w[_G, i] <= tol) & (abs(nx - x) <= tol) & (abs(ny - y) <= tol)
+            ok = inside * 1.0
+            alive = w[_ALIVE, i]
+            ends = alive * (1.0 - ok * (1.0 - still * 1.0))
+            w[_STOP, i] = ends * (t + 1.0) + (1.0 - ends) * w[_STOP, i]
+            w[_STATUS, i] = ends * (2.0 - ok) + (1.0 - ends) * w[_STATUS, i]
+            keep = alive * ok
+            w[_X, i] = nx if keep > 0.0 else x
+            w[_Y, i] = ny if keep > 0.0 else y
+            w[_ALIVE, i] = keep * (1.0 - still * 1.0)
+    return w

@@ -1,0 +1,56 @@
+"""One generated kernel module per (surface, optimizer) pair, so Numba can cache it on disk.
+
+The module is ``_pair_kernels.py`` with its bindings block rewritten to import the pair's
+functions. It is written once (atomically: pytest-xdist workers may race) under Numba's
+cache directory, which ``common`` names by a hash of the sources, so an edit never meets a
+stale kernel.
+"""
+
+import importlib.util
+import os
+import pathlib
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import cache
+from types import ModuleType
+
+import numba
+
+_TEMPLATE = pathlib.Path(__file__).with_name("_pair_kernels.py")
+_BINDINGS = re.compile(r"# <bindings>\n.*?# </bindings>\n", re.S)
+_JIT = 'njit(cache=True, nogil=True, error_model="numpy")'
+
+
+def _bindings(f: Callable, grad: Callable, update: Callable) -> str:
+    lines = ["# <bindings>"]
+    for alias, fn in (("_f", f), ("_grad", grad), ("_update", update)):
+        lines.append(f"from {fn.__module__} import {fn.__name__} as {alias}")
+    lines += ["", *(f"{n} = {_JIT}(_{n})" for n in ("f", "grad", "update")), "# </bindings>", ""]
+    return "\n".join(lines)
+
+
+def _module_name(f: Callable, update: Callable) -> str:
+    raw = f"{f.__module__}.{f.__name__}__{update.__module__}.{update.__name__}"
+    return "optim_lab_pair_" + re.sub(r"\W", "_", raw)
+
+
+@cache
+def pair_module(f: Callable, grad: Callable, update: Callable) -> ModuleType:
+    """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions)."""
+    name = _module_name(f, update)
+    source = _BINDINGS.sub(_bindings(f, grad, update), _TEMPLATE.read_text())
+    folder = pathlib.Path(numba.config.CACHE_DIR or tempfile.gettempdir()) / "pairs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    if not path.exists() or path.read_text() != source:
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            out.write(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
