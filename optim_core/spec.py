@@ -7,6 +7,7 @@ that mean the same run compare and hash equal, so the app can cache results by s
 
 import json
 import math
+from numbers import Real
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -43,7 +44,7 @@ def thaw(value):
     ):
         return {k: thaw(v) for k, v in value}
     if isinstance(value, tuple):
-        return [thaw(v) for v in value]
+        return tuple(thaw(v) for v in value)
     return value
 
 
@@ -142,8 +143,8 @@ def thaw_dict(items) -> dict:
 
 
 def _check_start(start) -> tuple[float, float]:
-    ok = isinstance(start, list | tuple) and len(start) == 2
-    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in start)
+    ok = isinstance(start, list | tuple | np.ndarray) and len(start) == 2
+    ok = ok and all(isinstance(v, Real) and not isinstance(v, bool | np.bool_) for v in start)
     if not ok or not all(math.isfinite(v) for v in start):
         raise ValueError(f"run: 'start' must be a pair of finite numbers (x, y); got {start!r}")
     return (float(start[0]), float(start[1]))

@@ -15,8 +15,9 @@ class Trajectory:
     ``positions[t]`` and ``loss[t]`` are the iterate before step ``t`` (``positions[0]`` is the
     start); ``lr[t]``, ``momentum[t]`` and ``effective_lr[t]`` belong to step ``t``, which moves
     ``positions[t]`` to ``positions[t + 1]``. After a divergence at step k, ``positions[k:]``
-    and everything after hold NaN, so plots break the line there; after convergence the
-    iterate is held still.
+    and everything after hold NaN, so plots break the line there (a start that is itself out
+    of bounds stays in ``positions[0]`` with stop step 0); after convergence the iterate is
+    held still.
     """
 
     positions: np.ndarray  # (steps + 1, 2)
@@ -49,7 +50,7 @@ class Trajectory:
     @property
     def last_finite(self) -> int:
         """Index of the last finite iterate (the start if it diverged at once)."""
-        return self.stop_step - 1 if self.diverged else self.steps
+        return max(self.stop_step - 1, 0) if self.diverged else self.steps
 
     @property
     def final_position(self) -> np.ndarray:

@@ -22,9 +22,10 @@ from optim_core.spec import RunSpec
 from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS, Trajectory
 
 
-def spec(**fields) -> RunSpec:
-    """A RunSpec from plain values (dicts for the dict-valued fields)."""
-    return RunSpec.from_dict(fields)
+def spec(surface: str, optimizer: str, h: dict | None = None, **fields) -> RunSpec:
+    """A RunSpec from plain values: ``h`` the hyperparameters, dicts for dict-valued fields."""
+    data = {"surface": surface, "optimizer": optimizer, "hyperparameters": h or {}, **fields}
+    return RunSpec.from_dict(data)
 
 
 def run_quietly(s: RunSpec) -> Trajectory:
@@ -48,33 +49,15 @@ def assert_same_trajectory(a: Trajectory, b: Trajectory) -> None:
 # 0.01 * 1.2^k > 400.
 SADDLE_K = math.ceil(math.log(400 / 0.01) / math.log(1.2))
 
-DIVERGING = {
-    "sgd-rosenbrock-lr1": (
-        spec(surface="rosenbrock", optimizer="SGD", hyperparameters={"lr": 1.0}, steps=50),
-        None,
-    ),  # fmt: skip
-    "adam-beale-lr1e3": (
-        spec(surface="beale", optimizer="Adam", hyperparameters={"lr": 1e3}, steps=50),
-        None,
-    ),  # fmt: skip
-    "sgd-lr1e300-overflow": (
-        spec(surface="rosenbrock", optimizer="SGD", hyperparameters={"lr": 1e300}, steps=50),
-        1,
-    ),  # fmt: skip
-    "start-far-outside": (
-        spec(surface="bowl", optimizer="SGD", start=(1e6, 0.0), steps=50),
-        0,
-    ),  # fmt: skip
+DIVERGING = {  # name: (spec, the step it diverges at, if known in closed form)
+    "sgd-rosenbrock-lr1": (spec("rosenbrock", "SGD", {"lr": 1.0}, steps=50), None),
+    "adam-beale-lr1e3": (spec("beale", "Adam", {"lr": 1e3}, steps=50), None),
+    "sgd-lr1e300-overflow": (spec("rosenbrock", "SGD", {"lr": 1e300}, steps=50), 1),
+    "start-far-outside": (spec("bowl", "SGD", start=(1e6, 0.0), steps=50), 0),
     "saddle-unbounded-below": (
-        spec(
-            surface="saddle",
-            optimizer="SGD",
-            hyperparameters={"lr": 0.1},
-            start=(-1.8, 0.01),
-            steps=200,
-        ),
+        spec("saddle", "SGD", {"lr": 0.1}, start=(-1.8, 0.01), steps=200),
         SADDLE_K,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -87,8 +70,11 @@ def test_divergence_is_a_result_not_an_exception(s, expected_k):
     if expected_k is not None:
         assert k == expected_k
     assert 0 <= k <= s.steps
-    assert np.isnan(traj.positions[k:]).all()
-    assert np.isnan(traj.loss[k:]).all()
+    # A start that is itself out of bounds stays in positions[0]; everything after is NaN.
+    first_nan = max(k, 1)
+    assert np.isnan(traj.positions[first_nan:]).all()
+    assert np.isnan(traj.loss[first_nan:]).all()
+    assert (traj.positions[0] == s.start).all()
     assert np.isnan(traj.lr[k:]).all()
     assert np.isnan(traj.effective_lr[k:]).all()
     assert np.isfinite(traj.positions[:k]).all()
@@ -105,11 +91,6 @@ def test_saddle_divergence_step_matches_the_closed_form():
     np.testing.assert_allclose(traj.positions[:k, 1], ys, rtol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG trajectory.py Trajectory.last_finite: stop_step - 1 == -1 after a divergence "
-    "at step 0, so final_position/final_loss index the last (NaN) row instead of the start",
-)
 def test_divergence_at_step_0_reports_the_start_as_last_finite():
     s, _ = DIVERGING["start-far-outside"]
     traj = run_quietly(s)
@@ -119,13 +100,7 @@ def test_divergence_at_step_0_reports_the_start_as_last_finite():
 
 # ---- 2. convergence -----------------------------------------------------------------------
 
-BOWL_SGD = spec(
-    surface="bowl",
-    optimizer="SGD",
-    hyperparameters={"lr": 0.1},
-    surface_params={"kappa": 2.0},
-    steps=500,
-)
+BOWL_SGD = spec("bowl", "SGD", {"lr": 0.1}, surface_params={"kappa": 2.0}, steps=500)
 
 
 def test_converges_and_holds_still():
@@ -134,7 +109,7 @@ def test_converges_and_holds_still():
     assert traj.status == CONVERGED and traj.converged
     assert 0 < k < BOWL_SGD.steps
     assert traj.message == f"converged at step {k}"
-    np.testing.assert_array_equal(traj.positions[k:], np.broadcast_to(traj.positions[k], (BOWL_SGD.steps + 1 - k, 2)))  # fmt: skip
+    assert (traj.positions[k:] == traj.positions[k]).all()
     assert (traj.loss[k:] == traj.loss[k]).all()
     assert np.isfinite(traj.positions).all()
     np.testing.assert_array_equal(traj.final_position, traj.positions[k])
@@ -154,37 +129,25 @@ def test_tol_zero_runs_every_step():
 # ---- 3. batch kernel (run_starts) against single runs -------------------------------------
 
 N_STARTS = 50
+# Five (surface, optimizer) pairs, each kernel compiled once; noise, lrs and starts vary.
 BATCH_CASES = {
-    "adam-rosenbrock": spec(surface="rosenbrock", optimizer="Adam", hyperparameters={"lr": 0.05}),
-    "sgd-momentum-rosenbrock": spec(
-        surface="rosenbrock", optimizer="SGD", hyperparameters={"lr": 1e-3, "momentum": 0.9}
-    ),  # fmt: skip
-    "sgd-momentum-bowl": spec(
-        surface="bowl",
-        optimizer="SGD",
-        hyperparameters={"lr": 0.05, "momentum": 0.5},
-        surface_params={"kappa": 30.0},
-    ),  # fmt: skip
-    "rmsprop-centered-rosenbrock": spec(
-        surface="rosenbrock",
-        optimizer="RMSprop",
-        hyperparameters={"lr": 0.01, "centered": True, "momentum": 0.5},
-    ),  # fmt: skip
-    "adagrad-bowl": spec(surface="bowl", optimizer="Adagrad", hyperparameters={"lr": 0.5}),
-    "lion-bowl": spec(surface="bowl", optimizer="Lion", hyperparameters={"lr": 1e-3}),
-    "adam-bowl-noise": spec(
-        surface="bowl", optimizer="Adam", hyperparameters={"lr": 0.1}, noise=0.1, seed=3
-    ),  # fmt: skip
+    "adam-rosenbrock": spec("rosenbrock", "Adam", {"lr": 0.05}),
+    "adam-rosenbrock-noise": spec("rosenbrock", "Adam", {"lr": 0.02}, noise=0.3, seed=3),
+    "sgd-momentum-rosenbrock": spec("rosenbrock", "SGD", {"lr": 1e-3, "momentum": 0.9}),
     "sgd-momentum-rosenbrock-noise": spec(
-        surface="rosenbrock",
-        optimizer="SGD",
-        hyperparameters={"lr": 1e-3, "momentum": 0.9},
-        noise=0.5,
-        seed=11,
-    ),  # fmt: skip
-    "lion-rosenbrock-noise": spec(
-        surface="rosenbrock", optimizer="Lion", hyperparameters={"lr": 1e-3}, noise=1.0, seed=5
-    ),  # fmt: skip
+        "rosenbrock", "SGD", {"lr": 1e-3, "momentum": 0.9}, noise=0.5, seed=11
+    ),
+    "sgd-momentum-rosenbrock-faint-noise": spec(
+        "rosenbrock", "SGD", {"lr": 1e-3, "momentum": 0.9}, noise=1e-9, seed=2
+    ),
+    "rmsprop-centered-rosenbrock": spec(
+        "rosenbrock", "RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.5}
+    ),
+    "adagrad-bowl": spec("bowl", "Adagrad", {"lr": 0.5}),
+    "lion-bowl": spec("bowl", "Lion", {"lr": 1e-3}),
+    "lion-bowl-noise": spec(
+        "bowl", "Lion", {"lr": 0.02}, surface_params={"kappa": 100.0}, noise=1.0, seed=5
+    ),
 }
 BATCH_CASES = {name: s.with_(steps=200) for name, s in BATCH_CASES.items()}
 
@@ -195,7 +158,7 @@ def batch_starts(s: RunSpec, n: int = N_STARTS, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     (x0, x1), (y0, y1) = surface.domain
     cx, cy, wx, wy = (x0 + x1) / 2, (y0 + y1) / 2, 0.75 * (x1 - x0), 0.75 * (y1 - y0)
-    random = np.column_stack([rng.uniform(cx - wx, cx + wx, n - 2), rng.uniform(cy - wy, cy + wy, n - 2)])  # fmt: skip
+    random = rng.uniform((cx - wx, cy - wy), (cx + wx, cy + wy), size=(n - 2, 2))
     m = np.array(surface.minima[0])
     return np.vstack([random, m, m + 1e-9])
 
@@ -207,8 +170,9 @@ def assert_batch_matches_runs(s: RunSpec, starts: np.ndarray, batch) -> None:
         where = f"start {i} = {tuple(start)}: {one.message}"
         assert batch.status[i] == one.status, where
         assert batch.stop_step[i] == one.stop_step, where
-        np.testing.assert_allclose(batch.final[i], one.final_position, rtol=1e-12, atol=1e-300, err_msg=where)  # fmt: skip
-        np.testing.assert_allclose(batch.final_loss[i], one.final_loss, rtol=1e-12, atol=1e-300, err_msg=where)  # fmt: skip
+        close = {"rtol": 1e-12, "atol": 1e-300, "err_msg": where}
+        np.testing.assert_allclose(batch.final[i], one.final_position, **close)
+        np.testing.assert_allclose(batch.final_loss[i], one.final_loss, **close)
 
 
 @cache
@@ -234,7 +198,7 @@ def test_batch_table_sees_every_status():
 
 
 @pytest.mark.parametrize("block", [1, 7, 128])
-@pytest.mark.parametrize("name", ["sgd-momentum-rosenbrock", "adam-bowl-noise"])
+@pytest.mark.parametrize("name", ["sgd-momentum-rosenbrock", "lion-bowl-noise"])
 def test_run_starts_any_block_size(name, block):
     starts, batch = batch_result(name, block)
     assert_batch_matches_runs(BATCH_CASES[name], starts, batch)
@@ -257,20 +221,15 @@ def test_run_starts_rejects_bad_shapes():
         numba_engine.run_starts(BOWL_SGD, np.zeros((3, 3)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _pair_kernels.batch_final/_advance_block never checks the start: a start "
-    "outside the divergence box is 'diverged at step 1' there but 'at step 0' in run()",
-)
 def test_run_starts_agrees_on_a_start_outside_the_box():
-    s, _ = DIVERGING["start-far-outside"]
-    starts = np.array([s.start, (0.5, 0.5)])
+    s = BATCH_CASES["adagrad-bowl"]
+    starts = np.array([DIVERGING["start-far-outside"][0].start, (0.5, 0.5)])
     assert_batch_matches_runs(s, starts, numba_engine.run_starts(s, starts))
 
 
 # ---- 4. run_many against run --------------------------------------------------------------
 
-RUN_MANY_BASE = spec(surface="rosenbrock", optimizer="SGD", steps=150)
+RUN_MANY_BASE = spec("rosenbrock", "SGD", steps=150)
 RUN_MANY_SPECS = [
     RUN_MANY_BASE,
     RUN_MANY_BASE.with_(hyperparameters={"lr": 2e-3, "momentum": 0.9}, start=(0.0, 2.5)),
@@ -349,23 +308,12 @@ def test_seed_changes_the_noisy_path_only():
 
 # ---- 6. thread safety ---------------------------------------------------------------------
 
-# Pairs no other test here uses, so their kernels are first compiled inside the threads.
+# A pair no other test here uses, so its kernels are first compiled inside the threads.
 THREAD_SPECS = [
-    spec(surface="six_hump_camel", optimizer="Adamax", steps=150),
-    spec(
-        surface="double_well",
-        optimizer="SGD",
-        hyperparameters={"lr": 0.01, "momentum": 0.9},
-        steps=150,
-    ),  # fmt: skip
-    spec(
-        surface="six_hump_camel",
-        optimizer="Adamax",
-        hyperparameters={"lr": 0.01},
-        noise=0.2,
-        steps=150,
-    ),  # fmt: skip
-    spec(surface="double_well", optimizer="SGD", hyperparameters={"lr": 0.02}, steps=150),
+    spec("six_hump_camel", "Adamax", steps=150),
+    spec("six_hump_camel", "Adamax", {"lr": 0.05}, steps=150),
+    spec("six_hump_camel", "Adamax", noise=0.2, seed=1, steps=150),
+    spec("six_hump_camel", "Adamax", {"lr": 0.5}, steps=150),
 ]
 ROUNDS = 3
 
@@ -385,7 +333,7 @@ def test_concurrent_threads_match_sequential_results():
             barrier.wait()
             for r in range(ROUNDS):
                 results[i, r] = _work(THREAD_SPECS[i])
-        except BaseException as err:  # noqa: BLE001 (reported below, in the main thread)
+        except BaseException as err:  # re-raised below, in the main thread
             errors.append(err)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(THREAD_SPECS))]
@@ -406,7 +354,7 @@ def test_concurrent_threads_match_sequential_results():
 
 
 def test_threading_layer_is_not_workqueue():
-    numba_engine.run_starts(BOWL_SGD, np.zeros((4, 2)))
+    numba_engine.run_starts(BATCH_CASES["adagrad-bowl"], np.zeros((4, 2)))
     assert numba.threading_layer() in ("omp", "tbb")
 
 
@@ -414,22 +362,25 @@ def test_threading_layer_is_not_workqueue():
 
 
 def test_effective_lr_of_plain_sgd_is_the_lr():
-    s = spec(surface="rosenbrock", optimizer="SGD", hyperparameters={"lr": 1e-3}, steps=300)
+    s = spec("rosenbrock", "SGD", {"lr": 1e-3}, steps=300)
     traj = run_quietly(s)
     assert traj.status == MAX_STEPS
     np.testing.assert_allclose(traj.effective_lr, 1e-3, rtol=1e-9)
+    stepped = run_quietly(s.with_(schedule="StepLR", schedule_params={"step_size": 100}))
+    assert stepped.lr[0] == 1e-3 and stepped.lr[-1] == pytest.approx(1e-5)
+    np.testing.assert_allclose(stepped.effective_lr.T, [stepped.lr, stepped.lr], rtol=1e-9)
 
 
 def test_effective_lr_is_nan_where_the_gradient_is_zero():
     # On the x-axis the saddle's y-gradient is exactly zero: y never moves.
-    s = spec(surface="saddle", optimizer="SGD", hyperparameters={"lr": 0.1}, start=(-1.8, 0.0), steps=20)  # fmt: skip
+    s = spec("saddle", "SGD", {"lr": 0.1}, start=(-1.8, 0.0), steps=20)
     traj = run_quietly(s)
     assert np.isnan(traj.effective_lr[:, 1]).all()
     np.testing.assert_allclose(traj.effective_lr[:, 0], 0.1, rtol=1e-9)
 
 
 def test_effective_lr_of_adam_differs_per_coordinate():
-    s = spec(surface="rosenbrock", optimizer="Adam", hyperparameters={"lr": 0.01}, steps=300)
+    s = spec("rosenbrock", "Adam", {"lr": 0.01}, steps=300)
     eff = run_quietly(s).effective_lr
     assert np.isfinite(eff).all()
     assert not np.allclose(eff[:, 0], eff[:, 1], rtol=0.5)
@@ -445,7 +396,7 @@ INVARIANT_STEPS = 300
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 @pytest.mark.parametrize("surface", INVARIANT_SURFACES)
 def test_trajectory_invariants(surface, optimizer):
-    s = spec(surface=surface, optimizer=optimizer, steps=INVARIANT_STEPS)
+    s = spec(surface, optimizer, steps=INVARIANT_STEPS)
     traj = run_quietly(s)
     n = INVARIANT_STEPS
     assert traj.positions.shape == (n + 1, 2) and traj.loss.shape == (n + 1,)
@@ -477,18 +428,15 @@ def test_trajectory_invariants(surface, optimizer):
 def test_optim_core_run_takes_torch_names():
     traj = optim_core.run("rastrigin", "SGD", lr=1e-3, momentum=0.9, steps=100)
     assert isinstance(traj, Trajectory) and traj.steps == 100
-    assert traj.spec == spec(
-        surface="rastrigin", optimizer="SGD", hyperparameters={"lr": 1e-3, "momentum": 0.9}, steps=100
-    )  # fmt: skip
+    assert traj.spec == spec("rastrigin", "SGD", {"lr": 1e-3, "momentum": 0.9}, steps=100)
     assert (traj.momentum == 0.9).all() and (traj.lr == 1e-3).all()
     assert_same_trajectory(traj, numba_engine.run(traj.spec))
 
 
 def test_optim_core_run_with_schedule_and_bad_values():
-    traj = optim_core.run(
-        "bowl", "Adam", lr=0.05, steps=60, surface_params={"kappa": 4.0},
-        schedule="CosineAnnealingLR", schedule_params={"T_max": 60}, start=(1.0, -1.0),
-    )  # fmt: skip
+    cosine = {"schedule": "CosineAnnealingLR", "schedule_params": {"T_max": 60}}
+    bowl = {"surface_params": {"kappa": 4.0}, "start": (1.0, -1.0)}
+    traj = optim_core.run("bowl", "Adam", lr=0.05, steps=60, **cosine, **bowl)
     assert traj.lr[0] == 0.05 and traj.lr[30] == pytest.approx(0.025)
     assert traj.positions[0].tolist() == [1.0, -1.0]
     with pytest.raises(ValueError, match="momentum"):
@@ -500,4 +448,4 @@ def test_optim_core_run_with_schedule_and_bad_values():
 def test_warm_up_returns_seconds():
     seconds = numba_engine.warm_up()
     assert isinstance(seconds, float) and seconds >= 0.0
-    assert numba_engine.warm_up([BOWL_SGD]) >= 0.0
+    assert numba_engine.warm_up([BATCH_CASES["lion-bowl"]]) >= 0.0

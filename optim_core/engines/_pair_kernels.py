@@ -13,12 +13,14 @@ parallelise with ``prange`` over independent runs only.
 import numpy as np
 from numba import njit, prange
 
+from optim_core.engines._kernels import P_MODE_MAX, _diverged, _fill_nan, _hold, _plateau_step
+from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS
+
+# isort: split
 # <bindings>
 from landscapes._functions import rosenbrock as _f
 from landscapes._functions import rosenbrock_grad as _grad
-from optim_core.engines._kernels import P_MODE_MAX, _diverged, _fill_nan, _hold, _plateau_step
 from optim_core.optimizers.adam import _adam_update as _update
-from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS
 
 f = njit(cache=True, nogil=True, error_model="numpy")(_f)
 grad = njit(cache=True, nogil=True, error_model="numpy")(_grad)
@@ -47,7 +49,10 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
     pos[0, 0], pos[0, 1] = x, y
     loss[0] = f(x, y, a)
     if _diverged(x, y, loss[0], center, bound):
-        _fill_nan(pos, loss, lr_used, eff, 0)
+        # The start itself is out of bounds: keep it (it is what the user chose), stop there.
+        _fill_nan(pos, loss, lr_used, eff, 1)
+        lr_used[:] = np.nan
+        eff[:] = np.nan
         return DIVERGED, 0
     for t in range(steps):
         gx, gy = grad(x, y, a)
@@ -116,6 +121,10 @@ def batch_final(a, starts, s0, C, lr, noise, limits, block):
             r = lo + i
             final[r, 0], final[r, 1] = work[_X, i], work[_Y, i]
             status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
+            start_loss = f(starts[r, 0], starts[r, 1], a)
+            if _diverged(starts[r, 0], starts[r, 1], start_loss, limits[2:4], limits[1]):
+                final[r, 0], final[r, 1] = starts[r, 0], starts[r, 1]
+                status[r], stop[r] = DIVERGED, 0
             final_loss[r] = f(final[r, 0], final[r, 1], a)
             if status[r] == MAX_STEPS and _diverged(final[r, 0], final[r, 1], final_loss[r],
                                                     limits[2:4], limits[1]):  # fmt: skip

@@ -51,8 +51,7 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
         if (s.surface, s.surface_params, s.optimizer, s.steps) != key:
             raise ValueError(
                 "run_many: every spec needs the same surface, surface_params, optimizer and "
-                f"steps; got {s.surface}/{s.optimizer}/{s.steps} beside "
-                f"{first.surface}/{first.optimizer}/{first.steps}"
+                f"steps; got {_shape(s)} beside {_shape(first)}"
             )
     preps = [prepare(s) for s in specs]
     plateaus = {p.plateau.tobytes() for p in preps}
@@ -79,6 +78,11 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
         )  # fmt: skip
         for r, (p, s) in enumerate(zip(preps, specs, strict=True))
     ]
+
+
+def _shape(spec: RunSpec) -> str:
+    params = dict(spec.surface_params)
+    return f"{spec.surface}{params or ''}/{spec.optimizer}/{spec.steps} steps"
 
 
 def run_starts(spec: RunSpec, starts: np.ndarray, block: int = DEFAULT_BLOCK) -> BatchResult:

@@ -1,0 +1,96 @@
+"""Optimizer & learning-rate lab: ``streamlit run app.py``. Layout and wiring only."""
+
+import streamlit as st
+
+from landscapes import get_surface
+from optim_core.config import LabConfig
+from optim_core.engines import numba_engine
+from optim_core.export import to_pytorch
+from optim_core.lessons import LESSONS
+from optim_core.optimizers import OPTIMIZERS
+from optim_core.report import results_rows
+from optim_core.schedules import SCHEDULES
+from ui import sidebar
+from ui.clicks import take_click
+from viz import race_figure, surface_3d_figure
+
+st.set_page_config(page_title="Optimizer lab", page_icon="🏁", layout="wide")
+
+
+@st.cache_resource(show_spinner="Compiling the kernels (first start only)…")
+def warm_up() -> float:
+    return numba_engine.warm_up()
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def simulate(spec):
+    return numba_engine.run(spec)
+
+
+warm_up()
+
+# First visit: the URL is the configuration (a shared link); bad values become warnings.
+if "w.surface" not in st.session_state:
+    shared = LabConfig.from_query({k: st.query_params.get_all(k) for k in st.query_params})
+    try:
+        sidebar.load(shared)
+    except ValueError as err:
+        shared = LabConfig(warnings=(*shared.warnings, f"shared configuration ignored: {err}"))
+        sidebar.load(shared)
+    st.session_state["url_warnings"] = list(shared.warnings)
+    st.session_state["lesson"] = shared.lesson if shared.lesson in LESSONS else ""
+
+take_click("race")  # a click on the surface moves the start (before the start widgets exist)
+
+with st.sidebar:
+    st.title("🏁 Optimizer lab")
+    lesson_id = st.selectbox(
+        "Lesson", ["", *LESSONS], format_func=lambda k: LESSONS[k].title if k else "— free play —"
+    )
+    if st.button("Load lesson", disabled=not lesson_id, width="stretch"):
+        sidebar.load(LESSONS[lesson_id].config())
+        st.session_state["lesson"] = lesson_id
+        st.rerun()
+
+config = sidebar.render()
+
+for warning in st.session_state.pop("url_warnings", []):
+    st.warning(warning, icon="⚠️")
+
+try:
+    specs = config.specs()
+except ValueError as err:
+    st.error(f"Not run: {err}", icon="🚫")
+    st.stop()
+
+st.query_params.from_dict(config.to_query())
+surface = get_surface(config.surface)
+args = tuple(v for _, v in specs[0].surface_params)
+runs = [(s.label, simulate(s)) for s in specs]
+
+lesson = LESSONS.get(st.session_state.get("lesson", ""))
+if lesson:
+    st.info(f"**{lesson.title}.** {lesson.watch}", icon="🎓")
+st.caption(f"{surface.title}: ${surface.formula}$ · engine: numba (CPU) · press ▶ to race")
+
+if config.view == "3d":
+    st.plotly_chart(surface_3d_figure(surface, args, runs), width="stretch", key="race3d")
+else:
+    figure = race_figure(surface, args, runs, start=specs[0].start)
+    st.plotly_chart(
+        figure, key="race", on_select="rerun", selection_mode="points", width="stretch",
+        config={"displaylogo": False, "scrollZoom": False},
+    )  # fmt: skip
+
+results, rules, code = st.tabs(["Results", "Update rules", "Copy as PyTorch"])
+with results:
+    st.dataframe(results_rows(runs, surface), hide_index=True, width="stretch")
+with rules:
+    for name in dict.fromkeys(s.optimizer for s in specs):
+        st.markdown(f"**{name}** — {OPTIMIZERS[name].reference}")
+        st.latex(OPTIMIZERS[name].latex)
+    for name in dict.fromkeys(s.schedule for s in specs):
+        st.markdown(f"**{name}** — {SCHEDULES[name].description}")
+        st.latex(SCHEDULES[name].latex)
+with code:
+    st.code(to_pytorch(specs), language="python")

@@ -1,0 +1,164 @@
+"""The torch engine: the Numba engine's API on tensors, on ``cuda`` when present, else CPU.
+
+It runs the very same ``update`` rules and surface functions (written with ``common.xmath``)
+on tensors of shape (runs, 2), one Python iteration per step for all runs at once, so its
+cost per step is a few dozen kernel launches however many runs there are: the GPU's form of
+the batch kernel. Stop semantics (divergence, convergence, NaN after a divergence) are the
+Numba engine's, and tests hold the two to each other.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..spec import RunSpec
+from ..trajectory import CONVERGED, DIVERGED, MAX_STEPS, BatchResult, Trajectory
+from .prepare import Prepared, prepare
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def describe(device: str | None = None) -> str:
+    device = device or default_device()
+    if device.startswith("cuda"):
+        return f"torch-cuda ({torch.cuda.get_device_name(device)})"
+    return "torch-cpu"
+
+
+class _Batch:
+    """Runs that share surface, optimizer and step count, as tensors on one device."""
+
+    def __init__(self, preps: Sequence[Prepared], starts, device, dtype):
+        p0 = preps[0]
+        self.f, self.grad, self.update = p0.surface.f, p0.surface.grad, p0.optimizer.update
+        self.device, self.dtype = device, dtype
+        as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
+        self.a = tuple(float(v) for v in p0.a)
+        self.x = as_t(starts)  # (runs, 2)
+        self.s = tuple(torch.full_like(self.x, float(v)) for v in p0.s0)
+        shared = len(preps) == 1
+        self.C = as_t(p0.C if shared else np.stack([p.C for p in preps]))  # (K, T) or (R, K, T)
+        self.lr = as_t(p0.lr if shared else np.stack([p.lr for p in preps]))
+        self.noise = as_t(p0.noise if shared else np.stack([p.noise for p in preps]))
+        self.shared = shared
+        self.tol, self.bound = float(p0.limits[0]), float(p0.limits[1])
+        self.center = as_t(p0.limits[2:4])
+
+    def step_inputs(self, t: int):
+        if self.shared:
+            c = tuple(float(v) for v in self.C[:, t].tolist())
+            return c, float(self.lr[t]), self.noise[t]
+        c = tuple(self.C[:, k, t, None] for k in range(self.C.shape[1]))
+        return c, self.lr[:, t, None], self.noise[:, t]
+
+    def gradient(self, x):
+        gx, gy = (torch.as_tensor(g, dtype=x.dtype, device=x.device) for g in self.grad(x[:, 0], x[:, 1], self.a))
+        return torch.stack(torch.broadcast_tensors(gx, gy, x[:, 0]), dim=1)[:, :2]
+
+    def loss(self, x):
+        return self.f(x[:, 0], x[:, 1], self.a) + 0 * x[:, 0]
+
+    def advance(self, t: int):
+        """One step for every run; returns (new x, gradient used)."""
+        c, lr, noise = self.step_inputs(t)
+        g = self.gradient(self.x) + noise
+        new_x, self.s = self.update(self.x, g, self.s, lr, c)
+        return new_x, g
+
+    def inside(self, x):
+        return torch.all((x - self.center).abs() <= self.bound, dim=1)
+
+    def still(self, g, new_x):
+        return (g.abs().amax(dim=1) <= self.tol) & ((new_x - self.x).abs().amax(dim=1) <= self.tol)
+
+
+def _run_batch(batch: _Batch, steps: int, record: bool):
+    runs = batch.x.shape[0]
+    dev = batch.device
+    alive = torch.ones(runs, dtype=torch.bool, device=dev)
+    status = torch.full((runs,), MAX_STEPS, dtype=torch.int8, device=dev)
+    stop = torch.full((runs,), steps, dtype=torch.int64, device=dev)
+    if record:
+        pos = torch.full((runs, steps + 1, 2), float("nan"), dtype=batch.dtype, device=dev)
+        lr_used = torch.full((runs, steps), float("nan"), dtype=batch.dtype, device=dev)
+        eff = torch.full((runs, steps, 2), float("nan"), dtype=batch.dtype, device=dev)
+        pos[:, 0] = batch.x
+    start_bad = ~(batch.inside(batch.x) & torch.isfinite(batch.loss(batch.x)))
+    status = torch.where(start_bad, DIVERGED, status)
+    stop = torch.where(start_bad, 0, stop)
+    alive &= ~start_bad
+    for t in range(steps):
+        new_x, g = batch.advance(t)
+        bad = ~(batch.inside(new_x) & torch.isfinite(batch.loss(new_x)))
+        still = batch.still(g, new_x) & ~bad
+        ends = alive & (bad | still)
+        stop = torch.where(ends, t + 1, stop)
+        status = torch.where(ends & bad, DIVERGED, torch.where(ends, CONVERGED, status))
+        moving = alive & ~bad
+        if record:
+            pos[:, t + 1] = torch.where(moving[:, None], new_x, pos[:, t])
+            step_lr = batch.step_inputs(t)[1]
+            lr_used[:, t] = torch.where(alive, torch.as_tensor(step_lr, device=dev).flatten(), lr_used[:, t])
+            eff[:, t] = torch.where(alive[:, None], -(new_x - batch.x) / g, eff[:, t])
+        batch.x = torch.where(moving[:, None], new_x, batch.x)
+        alive = moving & ~still
+    result = {"x": batch.x, "status": status, "stop": stop}
+    if record:
+        result.update(pos=pos, lr=lr_used, eff=eff)
+    return result
+
+
+def _trajectories(specs, preps, out, device):
+    trajs = []
+    for r, (spec, p) in enumerate(zip(specs, preps, strict=True)):
+        status, stop = int(out["status"][r]), int(out["stop"][r])
+        pos = out["pos"][r].cpu().numpy().astype(np.float64)
+        lr = out["lr"][r].cpu().numpy().astype(np.float64)
+        eff = out["eff"][r].cpu().numpy().astype(np.float64)
+        if status == DIVERGED:
+            pos[stop:], lr[stop:], eff[stop:] = np.nan, np.nan, np.nan
+        elif status == CONVERGED:
+            pos[stop + 1 :] = pos[stop]
+            lr[stop:], eff[stop:] = np.nan, np.nan
+        eff[~np.isfinite(eff)] = np.nan
+        loss = np.asarray(p.surface.f(pos[:, 0], pos[:, 1], tuple(p.a)), dtype=np.float64) + 0 * pos[:, 0]
+        momentum = np.where(np.isnan(lr), np.nan, p.momentum)
+        trajs.append(Trajectory(pos, loss, lr, momentum, eff, status, stop, spec))
+    return trajs
+
+
+def run(spec: RunSpec, device: str | None = None, dtype=torch.float64) -> Trajectory:
+    return run_many([spec], device, dtype)[0]
+
+
+def run_many(specs: Sequence[RunSpec], device: str | None = None, dtype=torch.float64):
+    """Full trajectories of runs that share surface, optimizer and steps (see numba_engine)."""
+    if not specs:
+        return []
+    device = device or default_device()
+    preps = [prepare(s) for s in specs]
+    if len({p.plateau.tobytes() for p in preps}) > 1 or preps[0].plateau.size:
+        raise ValueError("torch engine: ReduceLROnPlateau runs go through the numba engine")
+    starts = np.stack([p.start for p in preps])
+    batch = _Batch(preps if len(preps) > 1 else preps[:1], starts, device, dtype)
+    with torch.no_grad():
+        out = _run_batch(batch, specs[0].steps, record=True)
+    return _trajectories(specs, preps, out, device)
+
+
+def run_starts(spec: RunSpec, starts, device: str | None = None, dtype=torch.float64) -> BatchResult:
+    """One setting from many starts, final points only (see numba_engine.run_starts)."""
+    device = device or default_device()
+    p = prepare(spec)
+    if p.plateau.size:
+        raise ValueError("torch engine: ReduceLROnPlateau runs go through the numba engine")
+    batch = _Batch([p], np.asarray(starts, dtype=np.float64), device, dtype)
+    with torch.no_grad():
+        out = _run_batch(batch, spec.steps, record=False)
+    final = out["x"].double().cpu().numpy()
+    final_loss = np.asarray(p.surface.f(final[:, 0], final[:, 1], tuple(p.a)), dtype=np.float64)
+    status = out["status"].cpu().numpy()
+    return BatchResult(final, final_loss + 0 * final[:, 0], status, out["stop"].cpu().numpy())

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the tests need (a venv with the package and its dev extras, Debian's
+# Chromium for the browser tests) and run the whole suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+            || echo "could not install chromium: browser tests will skip (they fail under CI=true)"
+    else
+        echo "chromium is missing (sudo apt-get install chromium): browser tests will skip"
+    fi
+fi
+
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -e ".[dev]"
+
+ruff check .
+ruff format --check .
+python -m pytest -n 2 -q "$@"

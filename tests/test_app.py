@@ -1,0 +1,109 @@
+"""The Streamlit script's logic through AppTest (no browser): defaults, lessons, widgets,
+shared links with garbage in them, clicks, invalid values."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from optim_core.config import LabConfig
+from optim_core.lessons import LESSONS
+
+TIMEOUT = 180  # the first run may compile kernels
+
+
+def run_app(query=None, state=None) -> AppTest:
+    at = AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def figure(at: AppTest) -> dict:
+    charts = at.get("plotly_chart")
+    assert charts, "no chart on the page"
+    return json.loads(charts[0].proto.spec)
+
+
+def results(at: AppTest):
+    return at.dataframe[0].value
+
+
+def test_defaults_run_and_draw_the_race():
+    at = run_app()
+    assert not at.exception
+    fig = figure(at)
+    assert fig["frames"], "the race has no animation frames"
+    assert len(fig["frames"]) <= 201
+    assert len(results(at)) == len(LabConfig().racers)
+    assert not at.error
+
+
+@pytest.mark.parametrize("lesson_id", list(LESSONS))
+def test_every_lesson_loads(lesson_id):
+    at = run_app()
+    at.sidebar.selectbox[0].select(lesson_id).run()
+    at.sidebar.button[0].click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any(LESSONS[lesson_id].title in i.value for i in at.info)
+    assert len(results(at)) == len(LESSONS[lesson_id].runs)
+
+
+def test_changing_a_widget_changes_the_result():
+    at = run_app()
+    before = results(at)
+    at.session_state["r0.SGD.lr"] = 0.0005
+    at.run()
+    after = results(at)
+    assert not at.exception
+    assert before["final loss"][0] != after["final loss"][0]
+    assert before["final loss"][1] == after["final loss"][1]  # other racers untouched
+
+
+def test_garbage_in_the_url_is_reported_and_replaced_by_defaults():
+    query = {"surface": "no-such-surface", "steps": "many", "start": "1,2,3", "racer": "{oops", "evil": "1"}
+    at = run_app(query)
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    for name in ("surface", "steps", "start", "racer", "evil"):
+        assert name in text
+    assert len(results(at)) == len(LabConfig().racers)  # defaults still race
+
+
+def test_a_shared_link_reproduces_the_configuration():
+    config = LabConfig(surface="himmelblau", steps=300, start=(1.5, -2.0))
+    at = run_app({k: v for k, v in config.to_query().items()})
+    assert not at.exception and not at.warning
+    assert at.session_state["w.surface"] == "himmelblau"
+    assert (at.session_state["w.start_x"], at.session_state["w.start_y"]) == (1.5, -2.0)
+    assert at.query_params["steps"] == ["300"]
+
+
+def test_a_click_on_the_surface_moves_the_start():
+    at = run_app()
+    at.session_state["race"] = {"selection": {"points": [{"x": 0.25, "y": 2.5}]}}
+    at.run()
+    assert not at.exception
+    assert (at.session_state["w.start_x"], at.session_state["w.start_y"]) == (0.25, 2.5)
+    at.session_state["w.start_x"] = -1.0  # a later manual edit wins over the stale selection
+    at.run()
+    assert at.session_state["w.start_x"] == -1.0
+
+
+def test_an_invalid_value_is_rejected_with_a_reason():
+    at = run_app()
+    at.session_state["r0.SGD.lr"] = -1.0
+    at.run()
+    assert not at.exception
+    assert any("lr" in e.value and "-1.0" in e.value for e in at.error)
+
+
+def test_the_3d_view_and_the_tabs_render():
+    at = run_app({"view": "3d"})
+    assert not at.exception
+    assert at.get("plotly_chart")
+    assert any("torch.optim" in c.value for c in at.code)
+    assert at.latex

@@ -1,0 +1,154 @@
+"""The sidebar: widgets in, a LabConfig out (plain values; nothing here computes a run)."""
+
+import streamlit as st
+
+from common.params import Pair, Sequence
+from landscapes import SURFACES, get_surface
+from optim_core.config import (
+    LabConfig,
+    Racer,
+    schedule_defaults,
+    split_warmup,
+    warmup_schedule,
+)
+from optim_core.optimizers import OPTIMIZERS
+from optim_core.schedules import REQUIRED, SCHEDULES
+from optim_core.spec import MAX_STEPS, freeze, thaw_dict
+
+from .widgets import param_widget, seed
+
+MAX_RACERS = 6
+SCHEDULE_NAMES = [n for n in SCHEDULES if n != "SequentialLR"]  # warm-up is its own toggle
+
+
+def load(config: LabConfig) -> None:
+    """Put a configuration into the widgets (a lesson, a shared link), replacing theirs."""
+    config = config.normalised()
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(("w.", "r"))]:
+        if key.startswith("w.") or key[1:2].isdigit():
+            del st.session_state[key]
+    state = st.session_state
+    state["w.surface"] = config.surface
+    for name, value in config.surface_params:
+        state[f"w.sp.{config.surface}.{name}"] = value
+    state["w.start_x"], state["w.start_y"] = config.start
+    state["w.steps"], state["w.noise"], state["w.seed"] = config.steps, config.noise, config.seed
+    state["w.view"] = config.view
+    state["w.n_racers"] = len(config.racers)
+    for i, racer in enumerate(config.racers):
+        _load_racer(i, racer)
+
+
+def _load_racer(i: int, racer: Racer) -> None:
+    state = st.session_state
+    state[f"r{i}.optimizer"] = racer.optimizer
+    for param in OPTIMIZERS[racer.optimizer].params:
+        _set(param, f"r{i}.{racer.optimizer}.{param.name}", thaw_dict(racer.hyperparameters)[param.name])
+    name, params, warmup, factor = split_warmup(racer.schedule, thaw_dict(racer.schedule_params))
+    state[f"r{i}.schedule"] = name
+    state[f"r{i}.warmup"] = warmup > 0
+    state[f"r{i}.warmup_steps"] = warmup or 50
+    state[f"r{i}.warmup_factor"] = factor
+    for param in SCHEDULES[name].params:
+        if param.name in params:
+            _set(param, f"r{i}.{name}.{param.name}", params[param.name])
+
+
+def _set(param, key, value) -> None:
+    if isinstance(param.constraint, Pair):
+        st.session_state[f"{key}.0"], st.session_state[f"{key}.1"] = value
+    elif isinstance(param.constraint, Sequence):
+        st.session_state[key] = ", ".join(str(v) for v in value)
+    else:
+        st.session_state[key] = value
+
+
+def render() -> LabConfig:
+    """Draw the sidebar and return what it says (validation happens in LabConfig.specs)."""
+    sb = st.sidebar
+    surface_name = sb.selectbox(
+        "Surface", list(SURFACES), key="w.surface", format_func=lambda n: SURFACES[n].title
+    )
+    surface = get_surface(surface_name)
+    sb.caption(surface.lesson)
+    surface_params = {
+        p.name: param_widget(p, f"w.sp.{surface_name}.{p.name}", p.default, container=sb) for p in surface.params
+    }
+    start = _start_inputs(sb, surface)
+    seed("w.steps", 500)
+    steps = int(sb.slider("Steps", 10, 5000, key="w.steps", step=10))
+    with sb.expander("Gradient noise (mini-batch)", expanded=False):
+        seed("w.noise", 0.0)
+        noise = float(st.number_input("noise std", min_value=0.0, key="w.noise", format="%g", step=0.1))
+        seed("w.seed", 0)
+        noise_seed = int(st.number_input("seed", min_value=0, key="w.seed", step=1))
+    racers = _racers(sb, steps)
+    seed("w.view", "2d")
+    view = sb.radio("View", ("2d", "3d"), key="w.view", horizontal=True, format_func=str.upper)
+    return LabConfig(
+        surface=surface_name,
+        surface_params=freeze(surface_params),
+        start=start,
+        steps=min(steps, MAX_STEPS),
+        noise=noise,
+        seed=noise_seed,
+        racers=tuple(racers),
+        view=view,
+        lesson=st.session_state.get("lesson", ""),
+    )
+
+
+def _start_inputs(sb, surface) -> tuple[float, float]:
+    seed("w.start_x", surface.starts[0][0])
+    seed("w.start_y", surface.starts[0][1])
+    sb.markdown("**Start** (or click the surface)")
+    left, right = sb.columns(2)
+    x = left.number_input("x₀", key="w.start_x", format="%g", step=0.1)
+    y = right.number_input("y₀", key="w.start_y", format="%g", step=0.1)
+    return (float(x), float(y))
+
+
+def _racers(sb, steps: int) -> list[Racer]:
+    seed("w.n_racers", 3)
+    sb.subheader("Optimizers")
+    racers = []
+    for i in range(st.session_state["w.n_racers"]):
+        with sb.expander(f"Racer {i + 1}", expanded=i == 0):
+            racers.append(_racer(i, steps))
+    add, remove = sb.columns(2)
+    if add.button("＋ Add", disabled=len(racers) >= MAX_RACERS, width="stretch"):
+        _load_racer(len(racers), Racer("Adam", freeze(_filled("Adam", {"lr": 0.01}))))
+        st.session_state["w.n_racers"] += 1
+        st.rerun()
+    if remove.button("－ Remove", disabled=len(racers) <= 1, width="stretch"):
+        st.session_state["w.n_racers"] -= 1
+        st.rerun()
+    return racers
+
+
+def _filled(optimizer: str, h: dict) -> dict:
+    return {p.name: h.get(p.name, p.default) for p in OPTIMIZERS[optimizer].params}
+
+
+def _racer(i: int, steps: int) -> Racer:
+    seed(f"r{i}.optimizer", "Adam")
+    name = st.selectbox("optimizer", list(OPTIMIZERS), key=f"r{i}.optimizer")
+    opt = OPTIMIZERS[name]
+    h = {p.name: param_widget(p, f"r{i}.{name}.{p.name}", p.default) for p in opt.params}
+    seed(f"r{i}.schedule", "none")
+    schedule = st.selectbox("lr schedule", SCHEDULE_NAMES, key=f"r{i}.schedule")
+    defaults = schedule_defaults(schedule, steps, h["lr"])
+    params = {}
+    for p in SCHEDULES[schedule].params:
+        value = defaults.get(p.name, p.default)
+        if value is None or value is REQUIRED:
+            continue
+        params[p.name] = param_widget(p, f"r{i}.{schedule}.{p.name}", value)
+    seed(f"r{i}.warmup", False)
+    if st.toggle("warm-up first (LinearLR)", key=f"r{i}.warmup"):
+        seed(f"r{i}.warmup_steps", max(1, steps // 10))
+        seed(f"r{i}.warmup_factor", 0.01)
+        w_steps = int(st.number_input("warm-up steps", min_value=1, step=1, key=f"r{i}.warmup_steps"))
+        factor = float(st.number_input("start_factor", key=f"r{i}.warmup_factor", format="%g", step=0.01))
+        schedule, params = warmup_schedule(schedule, params, w_steps, factor)
+    return Racer(name, freeze(h), schedule, freeze(params))
