@@ -3,7 +3,7 @@
 import streamlit as st
 
 from landscapes import get_surface
-from optim_core.config import LabConfig
+from optim_core.config import LabConfig, config_from_lesson
 from optim_core.engines import numba_engine
 from optim_core.export import to_pytorch
 from optim_core.lessons import LESSONS
@@ -48,7 +48,7 @@ with st.sidebar:
         "Lesson", ["", *LESSONS], format_func=lambda k: LESSONS[k].title if k else "— free play —"
     )
     if st.button("Load lesson", disabled=not lesson_id, width="stretch"):
-        sidebar.load(LESSONS[lesson_id].config())
+        sidebar.load(config_from_lesson(LESSONS[lesson_id]))
         st.session_state["lesson"] = lesson_id
         st.rerun()
 

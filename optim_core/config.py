@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 
 from common.params import Options, Param
 
+from landscapes import CUSTOM
+
 from .spec import RunSpec, freeze, thaw_dict
 
 VIEWS = ("2d", "3d")
@@ -66,6 +68,8 @@ DEFAULT_RACERS = (
 class LabConfig:
     surface: str = "rosenbrock"
     surface_params: tuple = ()
+    formula: str = ""
+    domain: tuple | None = None
     start: tuple | None = None
     steps: int = 500
     noise: float = 0.0
@@ -80,6 +84,8 @@ class LabConfig:
         common = {
             "surface": self.surface,
             "surface_params": self.surface_params,
+            "formula": self.formula,
+            "domain": self.domain,
             "start": self.start,
             "steps": self.steps,
             "noise": self.noise,
@@ -104,8 +110,15 @@ class LabConfig:
             replace(r, hyperparameters=s.hyperparameters, schedule_params=s.schedule_params)
             for r, s in zip(self.racers, specs, strict=True)
         )
-        first = specs[0] if specs else RunSpec(surface=self.surface, surface_params=self.surface_params)
-        return replace(self, racers=racers, start=first.start, surface_params=first.surface_params)
+        first = specs[0]
+        return replace(
+            self,
+            racers=racers,
+            start=first.start,
+            surface_params=first.surface_params,
+            formula=first.formula,
+            domain=first.domain,
+        )
 
     def to_query(self) -> dict[str, str | list[str]]:
         query: dict[str, str | list[str]] = {
@@ -115,6 +128,10 @@ class LabConfig:
         }
         if self.surface_params:
             query["surface_params"] = json.dumps(thaw_dict(self.surface_params), separators=(",", ":"))
+        if self.formula:
+            query["formula"] = self.formula
+        if self.domain is not None:
+            query["domain"] = ",".join(f"{v:.6g}" for pair in self.domain for v in pair)
         if self.start is not None:
             query["start"] = f"{self.start[0]:.6g},{self.start[1]:.6g}"
         if self.noise:
@@ -133,7 +150,7 @@ class LabConfig:
 
 
 _VIEW = Param("view", "2d", Options(VIEWS), "2-D race or static 3-D surface")
-_KNOWN = {"surface", "surface_params", "start", "steps", "noise", "seed", "racer", "view", "lesson"}
+_KNOWN = {"surface", "surface_params", "formula", "domain", "start", "steps", "noise", "seed", "racer", "view", "lesson"}
 
 
 def _from_query(query: Mapping[str, list[str]]) -> LabConfig:
@@ -144,28 +161,36 @@ def _from_query(query: Mapping[str, list[str]]) -> LabConfig:
         values = query.get(name) or []
         return values[-1] if values else None
 
-    def attempt(name, parse):
+    def attempt(name, parse, field_name=None):
         nonlocal config
         raw = first(name) if name != "racer" else query.get("racer")
         if raw is None or raw == []:
             return
         try:
-            candidate = replace(config, **{name if name != "racer" else "racers": parse(raw)})
+            changes = parse(raw)
+            changes = changes if isinstance(changes, dict) else {field_name or name: changes}
+            candidate = replace(config, **changes)
             candidate.specs()
         except (ValueError, TypeError, json.JSONDecodeError) as err:
             warnings.append(f"URL parameter {name}={_short(raw)} ignored: {err}")
             return
         config = candidate
 
+    def surface(name):
+        if name != CUSTOM:
+            return {"surface": name}
+        domain = first("domain")
+        return {"surface": name, "formula": first("formula") or "", "domain": domain and _domain(domain)}
+
     for name in sorted(set(query) - _KNOWN):
         warnings.append(f"URL parameter {name!r} is unknown and was ignored")
-    attempt("surface", str)
+    attempt("surface", surface)
     attempt("surface_params", lambda s: freeze(_json_mapping(s)))
     attempt("start", _pair)
     attempt("steps", lambda s: _number(s, int))
     attempt("noise", lambda s: _number(s, float))
     attempt("seed", lambda s: _number(s, int))
-    attempt("racer", lambda values: tuple(Racer.from_dict(json.loads(v)) for v in values))
+    attempt("racer", lambda values: tuple(Racer.from_dict(json.loads(v)) for v in values), "racers")
     view = first("view")
     if view is not None:
         if _VIEW.constraint.contains(view):
@@ -197,6 +222,13 @@ def _number(text: str, kind):
             raise ValueError(f"expected a whole number; got {text!r}")
         return int(value)
     return value
+
+
+def _domain(text: str) -> tuple:
+    values = [float(v) for v in text.split(",")]
+    if len(values) != 4:
+        raise ValueError(f"expected 'x0,x1,y0,y1'; got {text!r}")
+    return ((values[0], values[1]), (values[2], values[3]))
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -246,3 +278,17 @@ def split_warmup(schedule: str, params: dict):
         rest = {k: v for k, v in children[1].items() if k != "name"}
         return children[1]["name"], rest, int(params["milestones"][0]), children[0]["start_factor"]
     return schedule, params, 0, 0.01
+
+
+def config_from_lesson(lesson) -> LabConfig:
+    """The race a lesson sets up (``optim_core.lessons.Lesson``)."""
+    return LabConfig(
+        surface=lesson.surface,
+        surface_params=freeze(dict(lesson.surface_params)),
+        start=tuple(lesson.start),
+        steps=lesson.steps,
+        noise=lesson.noise,
+        seed=lesson.seed,
+        racers=tuple(Racer.from_dict(dict(run)) for run in lesson.runs),
+        lesson=lesson.id,
+    )

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from common.params import FLOAT_NONNEG, INT_NONNEG, Interval, Param
-from landscapes import get_surface, surface_args
+from landscapes import CUSTOM, resolve_surface, surface_args
 
 from .optimizers import check_hyperparameters, get_optimizer, momentum_value
 from .schedules import make_schedule
@@ -61,10 +61,14 @@ class RunSpec:
     noise: float = 0.0
     seed: int = 0
     tol: float = 1e-6
+    formula: str = ""  # the surface when surface == "custom"
+    domain: tuple | None = None  # plotting domain of a custom surface
     label: str = field(default="", compare=False)
 
     def __post_init__(self):
-        surface = get_surface(self.surface)
+        if self.surface != CUSTOM and (self.formula or self.domain):
+            raise ValueError(f"run: 'formula' and 'domain' go with surface='custom', not {self.surface!r}")
+        surface = resolve_surface(self.surface, self.formula, self.domain)
         args = surface_args(surface, **thaw_dict(self.surface_params))
         h = check_hyperparameters(self.optimizer, thaw_dict(self.hyperparameters))
         schedule = make_schedule(self.schedule, h["lr"], **thaw_dict(self.schedule_params))
@@ -88,6 +92,9 @@ class RunSpec:
             freeze(dict(zip([p.name for p in surface.params], args, strict=True))),
         )
         set_(self, "start", start)
+        if self.surface == CUSTOM:
+            set_(self, "formula", surface.title)
+            set_(self, "domain", surface.domain)
         for name, value in scalars.items():
             set_(self, name, value)
 
@@ -110,6 +117,8 @@ class RunSpec:
         for name in ("hyperparameters", "schedule_params", "surface_params"):
             data[name] = thaw_dict(data[name])
         data["start"] = list(self.start)
+        if self.domain is not None:
+            data["domain"] = [list(d) for d in self.domain]
         return data
 
     @classmethod
@@ -128,6 +137,8 @@ class RunSpec:
                 data[name] = freeze(data[name])
         if data.get("start") is not None:
             data["start"] = _check_start(data["start"])
+        if data.get("domain") is not None:
+            data["domain"] = freeze(data["domain"])
         return cls(**data)
 
     def to_json(self) -> str:

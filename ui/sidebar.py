@@ -3,7 +3,7 @@
 import streamlit as st
 
 from common.params import Pair, Sequence
-from landscapes import SURFACES, get_surface
+from landscapes import CUSTOM, SURFACES, get_surface, resolve_surface
 from optim_core.config import (
     LabConfig,
     Racer,
@@ -29,6 +29,9 @@ def load(config: LabConfig) -> None:
             del st.session_state[key]
     state = st.session_state
     state["w.surface"] = config.surface
+    if config.formula:
+        state["w.formula"] = config.formula
+        state["w.domain"] = float(config.domain[0][1])
     for name, value in config.surface_params:
         state[f"w.sp.{config.surface}.{name}"] = value
     state["w.start_x"], state["w.start_y"] = config.start
@@ -67,9 +70,14 @@ def render() -> LabConfig:
     """Draw the sidebar and return what it says (validation happens in LabConfig.specs)."""
     sb = st.sidebar
     surface_name = sb.selectbox(
-        "Surface", list(SURFACES), key="w.surface", format_func=lambda n: SURFACES[n].title
+        "Surface", [*SURFACES, CUSTOM], key="w.surface", format_func=_surface_title
     )
-    surface = get_surface(surface_name)
+    formula, domain = _custom_inputs(sb) if surface_name == CUSTOM else ("", None)
+    try:
+        surface = resolve_surface(surface_name, formula, domain)
+    except ValueError as err:
+        sb.error(str(err))
+        surface = get_surface("bowl")
     sb.caption(surface.lesson)
     surface_params = {
         p.name: param_widget(p, f"w.sp.{surface_name}.{p.name}", p.default, container=sb) for p in surface.params
@@ -88,6 +96,8 @@ def render() -> LabConfig:
     return LabConfig(
         surface=surface_name,
         surface_params=freeze(surface_params),
+        formula=formula,
+        domain=domain,
         start=start,
         steps=min(steps, MAX_STEPS),
         noise=noise,
@@ -96,6 +106,18 @@ def render() -> LabConfig:
         view=view,
         lesson=st.session_state.get("lesson", ""),
     )
+
+
+def _surface_title(name: str) -> str:
+    return "Your own formula…" if name == CUSTOM else SURFACES[name].title
+
+
+def _custom_inputs(sb):
+    seed("w.formula", "x^2 + 3*y^2 + sin(3*x)")
+    formula = sb.text_input("f(x, y) =", key="w.formula", max_chars=300)
+    seed("w.domain", 3.0)
+    half = float(sb.number_input("domain half-width", min_value=0.1, key="w.domain", step=0.5))
+    return formula, ((-half, half), (-half, half))
 
 
 def _start_inputs(sb, surface) -> tuple[float, float]:

@@ -82,8 +82,8 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def batch_paths(a, starts, s0, C, lr, noise, plateau, limits, out):
-    """``trajectory`` for many runs at once, each in its own thread; C, lr, noise have a
-    leading run axis of length 1 (shared) or ``len(starts)``; ``out`` arrays too."""
+    """``trajectory`` for many runs at once, each in its own thread; ``s0`` is (runs, 3);
+    C, lr, noise have a leading run axis of length 1 (shared) or ``runs``; ``out`` too."""
     pos, loss, lr_used, eff = out
     runs = starts.shape[0]
     status = np.empty(runs, np.int8)
@@ -96,7 +96,7 @@ def batch_paths(a, starts, s0, C, lr, noise, plateau, limits, out):
         rn = 0 if shared_noise else r
         one = (pos[r], loss[r], lr_used[r], eff[r])
         status[r], stop[r] = trajectory(
-            a, starts[r], s0, C[rc], lr[rl], noise[rn], plateau, limits, one
+            a, starts[r], s0[r], C[rc], lr[rl], noise[rn], plateau, limits, one
         )
     return status, stop
 
@@ -129,6 +129,28 @@ def batch_final(a, starts, s0, C, lr, noise, limits, block):
             if status[r] == MAX_STEPS and _diverged(final[r, 0], final[r, 1], final_loss[r],
                                                     limits[2:4], limits[1]):  # fmt: skip
                 status[r] = DIVERGED
+    return final, final_loss, status, stop
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def batch_final_each(a, starts, s0, C, lr, noise, limits):
+    """``batch_final`` where every run has its own constants: ``s0`` (R, 3), ``C`` (R, K, T),
+    ``lr`` (R, T), ``noise`` (R, T, 2) (sensitivity maps over hyperparameters)."""
+    runs, steps = starts.shape[0], lr.shape[1]
+    final = np.empty((runs, 2))
+    final_loss = np.empty(runs)
+    status = np.zeros(runs, np.int8)
+    stop = np.full(runs, steps, np.int64)
+    for r in prange(runs):
+        work = _advance_block(a, starts[r : r + 1], s0[r], C[r], lr[r], noise[r], limits)
+        final[r, 0], final[r, 1] = work[_X, 0], work[_Y, 0]
+        status[r], stop[r] = int(work[_STATUS, 0]), int(work[_STOP, 0])
+        final_loss[r] = f(final[r, 0], final[r, 1], a)
+        if _diverged(starts[r, 0], starts[r, 1], f(starts[r, 0], starts[r, 1], a), limits[2:4], limits[1]):
+            final[r, 0], final[r, 1] = starts[r, 0], starts[r, 1]
+            status[r], stop[r] = DIVERGED, 0
+        elif status[r] == MAX_STEPS and _diverged(final[r, 0], final[r, 1], final_loss[r], limits[2:4], limits[1]):
+            status[r] = DIVERGED
     return final, final_loss, status, stop
 
 

@@ -45,22 +45,15 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
     """
     if not specs:
         return []
-    first = specs[0]
-    key = (first.surface, first.surface_params, first.optimizer, first.steps)
-    for s in specs:
-        if (s.surface, s.surface_params, s.optimizer, s.steps) != key:
-            raise ValueError(
-                "run_many: every spec needs the same surface, surface_params, optimizer and "
-                f"steps; got {_shape(s)} beside {_shape(first)}"
-            )
+    _check_same_shape(specs)
     preps = [prepare(s) for s in specs]
     plateaus = {p.plateau.tobytes() for p in preps}
     if len(plateaus) > 1:
         return [run(s) for s in specs]
     p0 = preps[0]
-    out = _empty_out(len(specs), first.steps)
+    out = _empty_out(len(specs), specs[0].steps)
     status, stop = _kernels(p0).batch_paths(
-        p0.a, np.stack([p.start for p in preps]), p0.s0,
+        p0.a, np.stack([p.start for p in preps]), np.stack([p.s0 for p in preps]),
         np.stack([p.C for p in preps]), np.stack([p.lr for p in preps]),
         np.stack([p.noise for p in preps]), p0.plateau, p0.limits, out,
     )  # fmt: skip
@@ -78,6 +71,17 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
         )  # fmt: skip
         for r, (p, s) in enumerate(zip(preps, specs, strict=True))
     ]
+
+
+def _check_same_shape(specs: Sequence[RunSpec]) -> None:
+    first = specs[0]
+    key = (first.surface, first.surface_params, first.formula, first.optimizer, first.steps)
+    for s in specs:
+        if (s.surface, s.surface_params, s.formula, s.optimizer, s.steps) != key:
+            raise ValueError(
+                "every spec of a batch needs the same surface, surface_params, optimizer and "
+                f"steps; got {_shape(s)} beside {_shape(first)}"
+            )
 
 
 def _shape(spec: RunSpec) -> str:
@@ -99,6 +103,27 @@ def run_starts(spec: RunSpec, starts: np.ndarray, block: int = DEFAULT_BLOCK) ->
         return _batch_from_trajectories(trajs)
     final, final_loss, status, stop = _kernels(p).batch_final(
         p.a, starts, p.s0, p.C, p.lr, p.noise, limits(spec, p.surface), block,
+    )  # fmt: skip
+    return BatchResult(final, final_loss, status, stop)
+
+
+def run_settings(specs: Sequence[RunSpec]) -> BatchResult:
+    """Where each of many runs with their own settings ends (final points only).
+
+    Specs share surface, optimizer and steps (as in ``run_many``); hyperparameters,
+    schedules, starts and seeds differ. ReduceLROnPlateau falls back to ``run_many``.
+    """
+    if not specs:
+        return BatchResult(np.empty((0, 2)), np.empty(0), np.empty(0, np.int8), np.empty(0, np.int64))
+    _check_same_shape(specs)
+    preps = [prepare(s) for s in specs]
+    if any(p.plateau.size for p in preps):
+        return _batch_from_trajectories(run_many(specs))
+    p0 = preps[0]
+    final, final_loss, status, stop = _kernels(p0).batch_final_each(
+        p0.a, np.stack([p.start for p in preps]), np.stack([p.s0 for p in preps]),
+        np.stack([p.C for p in preps]), np.stack([p.lr for p in preps]),
+        np.stack([p.noise for p in preps]), p0.limits,
     )  # fmt: skip
     return BatchResult(final, final_loss, status, stop)
 

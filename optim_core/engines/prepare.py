@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from landscapes import Surface, get_surface
+from landscapes import Surface, resolve_surface
 
 from ..optimizers import OptimizerDef, get_optimizer, momentum_value
 from ..schedules import make_schedule
@@ -98,7 +98,7 @@ def spec_dict(items) -> dict:
 
 
 def prepare(spec: RunSpec) -> Prepared:
-    surface = get_surface(spec.surface)
+    surface = resolve_surface(spec.surface, spec.formula, spec.domain)
     opt = get_optimizer(spec.optimizer)
     h = spec.h
     lr, momentum, plateau = schedule_arrays(spec, opt, h)

@@ -118,8 +118,8 @@ def _trajectories(specs, preps, out, device):
         pos = out["pos"][r].cpu().numpy().astype(np.float64)
         lr = out["lr"][r].cpu().numpy().astype(np.float64)
         eff = out["eff"][r].cpu().numpy().astype(np.float64)
-        if status == DIVERGED:
-            pos[stop:], lr[stop:], eff[stop:] = np.nan, np.nan, np.nan
+        if status == DIVERGED:  # a start out of bounds stays in pos[0], as in numba_engine
+            pos[max(stop, 1) :], lr[stop:], eff[stop:] = np.nan, np.nan, np.nan
         elif status == CONVERGED:
             pos[stop + 1 :] = pos[stop]
             lr[stop:], eff[stop:] = np.nan, np.nan
@@ -162,3 +162,23 @@ def run_starts(spec: RunSpec, starts, device: str | None = None, dtype=torch.flo
     final_loss = np.asarray(p.surface.f(final[:, 0], final[:, 1], tuple(p.a)), dtype=np.float64)
     status = out["status"].cpu().numpy()
     return BatchResult(final, final_loss + 0 * final[:, 0], status, out["stop"].cpu().numpy())
+
+
+def run_settings(specs: Sequence[RunSpec], device: str | None = None, dtype=torch.float64):
+    """Final points of runs with their own settings (see numba_engine.run_settings)."""
+    device = device or default_device()
+    preps = [prepare(s) for s in specs]
+    if any(p.plateau.size for p in preps):
+        raise ValueError("torch engine: ReduceLROnPlateau runs go through the numba engine")
+    batch = _Batch(preps if len(preps) > 1 else preps[:1], np.stack([p.start for p in preps]), device, dtype)
+    if len(preps) > 1:
+        batch.s = tuple(
+            torch.as_tensor(np.stack([p.s0 for p in preps])[:, k, None], dtype=dtype, device=device).expand(-1, 2)
+            for k in range(len(preps[0].s0))
+        )
+    with torch.no_grad():
+        out = _run_batch(batch, specs[0].steps, record=False)
+    final = out["x"].double().cpu().numpy()
+    a = tuple(preps[0].a)
+    final_loss = np.asarray(preps[0].surface.f(final[:, 0], final[:, 1], a), dtype=np.float64)
+    return BatchResult(final, final_loss + 0 * final[:, 0], out["status"].cpu().numpy(), out["stop"].cpu().numpy())
