@@ -10,6 +10,7 @@ from optim_core.lessons import LESSONS
 from optim_core.optimizers import OPTIMIZERS
 from optim_core.report import results_rows
 from optim_core.schedules import SCHEDULES
+from ui import maps as maps_ui
 from ui import sidebar
 from ui.clicks import take_click
 from viz import race_figure, surface_3d_figure
@@ -40,10 +41,13 @@ if "w.surface" not in st.session_state:
     st.session_state["url_warnings"] = list(shared.warnings)
     st.session_state["lesson"] = shared.lesson if shared.lesson in LESSONS else ""
 
-take_click("race")  # a click on the surface moves the start (before the start widgets exist)
+# Before the widgets of this run exist: a click on the surface moves the start, and a
+# setting picked on the sensitivity map goes into its racer.
+take_click("race")
+sidebar.apply_pending()
 
 with st.sidebar:
-    st.title("🏁 Optimizer lab")
+    st.title("Optimizer lab")
     lesson_id = st.selectbox(
         "Lesson", ["", *LESSONS], format_func=lambda k: LESSONS[k].title if k else "— free play —"
     )
@@ -82,7 +86,8 @@ else:
         config={"displaylogo": False, "scrollZoom": False},
     )  # fmt: skip
 
-results, rules, code = st.tabs(["Results", "Update rules", "Copy as PyTorch"])
+tabs = ["Results", "Update rules", "Copy as PyTorch", "Basins", "Sensitivity", "Noise"]
+results, rules, code, basins, sensitivity, noise = st.tabs(tabs)
 with results:
     st.dataframe(results_rows(runs, surface), hide_index=True, width="stretch")
 with rules:
@@ -94,3 +99,9 @@ with rules:
         st.latex(SCHEDULES[name].latex)
 with code:
     st.code(to_pytorch(specs), language="python")
+with basins:
+    maps_ui.basins_tab(specs)
+with sensitivity:
+    maps_ui.sensitivity_tab(specs)
+with noise:
+    maps_ui.ensemble_tab(specs)

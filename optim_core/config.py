@@ -6,6 +6,8 @@ URL never raises: each bad value is replaced by its default and reported with a 
 """
 
 import json
+
+import numpy as np
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -292,3 +294,17 @@ def config_from_lesson(lesson) -> LabConfig:
         racers=tuple(Racer.from_dict(dict(run)) for run in lesson.runs),
         lesson=lesson.id,
     )
+
+
+def schedule_curves(optimizer: str, h: dict, schedule: str, params: dict, steps: int):
+    """(lr per step, momentum per step or None) as the run would use them, for a preview."""
+    from .engines.prepare import schedule_arrays
+    from .optimizers import check_hyperparameters, get_optimizer
+
+    h = check_hyperparameters(optimizer, h)
+    spec = RunSpec(
+        optimizer=optimizer, hyperparameters=freeze(h), schedule=schedule,
+        schedule_params=freeze(params), steps=steps,
+    )  # fmt: skip
+    lr, momentum, _ = schedule_arrays(spec, get_optimizer(optimizer), spec.h)
+    return lr, (momentum if np.isfinite(momentum).all() and np.ptp(momentum) > 0 else None)

@@ -7,6 +7,7 @@ from landscapes import CUSTOM, SURFACES, get_surface, resolve_surface
 from optim_core.config import (
     LabConfig,
     Racer,
+    schedule_curves,
     schedule_defaults,
     split_warmup,
     warmup_schedule,
@@ -14,6 +15,8 @@ from optim_core.config import (
 from optim_core.optimizers import OPTIMIZERS
 from optim_core.schedules import REQUIRED, SCHEDULES
 from optim_core.spec import MAX_STEPS, freeze, thaw_dict
+
+from viz import PREVIEW_CONFIG, schedule_preview
 
 from .widgets import param_widget, seed
 
@@ -40,6 +43,21 @@ def load(config: LabConfig) -> None:
     state["w.n_racers"] = len(config.racers)
     for i, racer in enumerate(config.racers):
         _load_racer(i, racer)
+
+
+def load_racer_setting(i: int, spec) -> None:
+    """Queue ``spec``'s optimizer settings for racer ``i``; applied on the next run."""
+    st.session_state["pending.racer"] = (
+        i,
+        Racer(spec.optimizer, spec.hyperparameters, spec.schedule, spec.schedule_params),
+    )
+
+
+def apply_pending() -> None:
+    """Apply a queued racer setting (before the widgets of this run exist)."""
+    pending = st.session_state.pop("pending.racer", None)
+    if pending:
+        _load_racer(*pending)
 
 
 def _load_racer(i: int, racer: Racer) -> None:
@@ -173,4 +191,16 @@ def _racer(i: int, steps: int) -> Racer:
         w_steps = int(st.number_input("warm-up steps", min_value=1, step=1, key=f"r{i}.warmup_steps"))
         factor = float(st.number_input("start_factor", key=f"r{i}.warmup_factor", format="%g", step=0.01))
         schedule, params = warmup_schedule(schedule, params, w_steps, factor)
+    _preview(i, name, h, schedule, params, steps)
     return Racer(name, freeze(h), schedule, freeze(params))
+
+
+def _preview(i: int, optimizer: str, h: dict, schedule: str, params: dict, steps: int) -> None:
+    """The schedule's lr (and momentum) curve right under its parameters."""
+    try:
+        lr, momentum = schedule_curves(optimizer, h, schedule, params, steps)
+    except ValueError as err:
+        st.caption(f"⚠ {err}")
+        return
+    figure = schedule_preview(lr, momentum)
+    st.plotly_chart(figure, config=PREVIEW_CONFIG, width="stretch", key=f"r{i}.preview")

@@ -1,0 +1,176 @@
+"""The app in a real headless Chromium (Playwright driving Debian's /usr/bin/chromium).
+
+Skipped where Chromium is missing, except under CI=true, where skipping is a failure.
+Screenshots go to test-artifacts/ (look at them after a UI change).
+"""
+
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+# plotly.js logs this one when an animation is interrupted by the next one; it is harmless.
+BENIGN = ("undefined",)
+
+
+def _need_browser():
+    have = os.path.exists(CHROMIUM)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        have = False
+    if not have:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but Chromium/Playwright is missing: .ci/run must install them")
+        pytest.skip("needs Debian's chromium and the playwright package")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    _need_browser()
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not become healthy: " + proc.stdout.read().decode()[-2000:])
+    yield url, proc
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1500, "height": 1050})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on(
+        "console",
+        lambda m: errors.append(f"console: {m.text}")
+        if m.type == "error" and m.text.strip() not in BENIGN
+        else None,
+    )
+    page.goto(url)
+    page.wait_for_selector(".js-plotly-plot .layer-above image, .js-plotly-plot image", timeout=180_000)
+    page.wait_for_timeout(1500)
+    return page, errors
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def race_plot(page):
+    return page.locator(".js-plotly-plot").filter(has=page.locator("image")).first
+
+
+def surface_visible(page) -> bool:
+    image = race_plot(page).locator("image").first
+    box = image.bounding_box()
+    return bool(box and box["width"] > 100 and box["height"] > 100 and image.is_visible())
+
+
+def wait_for_last_frame(page, steps=500):
+    """Until the animation's slider shows the last step (headless playback is slower)."""
+    race_plot(page).get_by_text(f"step {steps}", exact=True).wait_for(timeout=90_000)
+    page.wait_for_timeout(500)
+
+
+def start_inputs(page):
+    return page.get_by_label("x₀"), page.get_by_label("y₀")
+
+
+def test_page_loads_plays_and_keeps_the_surface(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    shot(page, "01-loaded")
+    assert surface_visible(page)
+    page.get_by_text("▶ Play").first.click()
+    page.wait_for_timeout(1500)
+    shot(page, "02-mid-animation")
+    assert surface_visible(page), "the surface image vanished during the animation"
+    wait_for_last_frame(page)
+    shot(page, "03-after-animation")
+    assert surface_visible(page)
+    assert not errors, errors
+    page.close()
+
+
+def test_a_click_on_the_surface_moves_the_start(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    x_input, _ = start_inputs(page)
+    before = x_input.input_value()
+    page.get_by_text("▶ Play").first.click()
+    wait_for_last_frame(page)  # clicks must still work after an animation
+    plot = race_plot(page)
+    box = plot.locator("image").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.3)
+    page.wait_for_function(
+        "([sel, old]) => { const e = document.querySelector(sel); return e && e.value !== old; }",
+        arg=['input[aria-label="x₀"]', before],
+        timeout=60_000,
+    )
+    page.wait_for_timeout(1500)
+    shot(page, "04-after-click")
+    assert x_input.input_value() != before
+    assert not errors, errors
+    page.close()
+
+
+def test_two_sessions_at_once_do_not_crash_the_server(server, browser):
+    url, proc = server
+    pages = [open_page(browser, url) for _ in range(2)]
+    for page, _ in pages:  # both press Play and rerun with new settings at the same time
+        page.get_by_text("▶ Play").first.click()
+    for i, (page, _) in enumerate(pages):
+        x_input, _ = start_inputs(page)
+        x_input.fill(str(-1.0 - 0.1 * i))
+        x_input.press("Enter")
+    for page, _ in pages:
+        page.wait_for_timeout(4000)
+        assert surface_visible(page)
+    assert proc.poll() is None, "the server died"
+    for page, errors in pages:
+        assert not errors, errors
+        page.close()

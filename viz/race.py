@@ -1,0 +1,256 @@
+"""The race figure: runs moving over the surface, beside their learning rate and loss.
+
+One Plotly figure. Left: the surface as an image under the axes (see ``surface_image``), an
+invisible grid of points that gives hover values and click events, the minima, the start,
+and per run a path and a marker. Right: learning rate (top) and loss (bottom) against step,
+each with a step cursor. Frames animate only paths, markers and cursors, with
+``redraw: False``, so playback is smooth and the payload stays small; the last frame redraws
+so that clicks work after playback (see ``animation_controls``).
+
+Trace order (the app finds the clickable grid as trace 0, named ``SURFACE_TRACE``):
+``surface`` grid, one path per run, ``global minimum``, ``local minima``, ``start``, one
+marker per run, one LR line per run, one loss line per run, the LR cursor, the loss cursor.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.graph_objs import Frame
+
+from landscapes.surfaces import Surface
+from optim_core.trajectory import Trajectory
+
+from . import palette
+from .race_parts import (
+    KEEP_OPAQUE,
+    Run,
+    animation_controls,
+    layout,
+    loss_curves,
+    minima_traces,
+    path_stride,
+    typed_array,
+)
+from .surface_image import surface_image
+
+SURFACE_TRACE = "surface"
+FRAME_MS = 30
+# Most path points per run in one animation frame. A path is resent whole in every frame, so
+# the payload grows with frames × points; 200 keeps 3 runs × 2000 steps near 1.3 MB in all.
+PATH_POINTS = 200
+
+
+def race_figure(
+    surface: Surface,
+    args: tuple = (),
+    runs: Sequence[tuple[str, Trajectory]] = (),
+    *,
+    start: tuple[float, float] | None = None,
+    max_frames: int = 200,
+    height: int = 600,
+    show_3d: bool = False,
+    domain=None,
+) -> go.Figure:
+    """The animated race of ``runs`` (``(label, trajectory)`` pairs) on ``surface``.
+
+    The figure opens on the final state, full-resolution paths included; Play replays the
+    race in at most ``max_frames`` frames. ``show_3d`` returns the static 3D view instead.
+    """
+    if show_3d:
+        from .surface3d import surface_3d_figure
+
+        return surface_3d_figure(surface, args, runs, domain=domain)
+    image = surface_image(surface, args, domain)
+    end = max((int(t.stop_step) for _, t in runs), default=0)
+    stride = path_stride(end, PATH_POINTS)
+    prepared = [Run.of(i, label, t, stride) for i, (label, t) in enumerate(runs)]
+    losses, loss_axis = loss_curves(surface, [r.traj for r in prepared])
+    lr_range, loss_range = _curve_ranges(prepared, losses, loss_axis)
+    lr_lines, loss_lines = _curves(prepared, losses)
+    n = len(prepared)
+    data = [
+        _grid_trace(image),
+        *(_path_trace(r) for r in prepared),
+        *minima_traces(surface),
+        _start_trace(_starts(start, prepared)),
+        *(_marker_trace(r) for r in prepared),
+        *lr_lines,
+        *loss_lines,
+        *_cursors(end, lr_range, loss_range, loss_axis),
+    ]
+    fig_layout = layout(image, height, lr_range, loss_range, loss_axis)
+    frames = []
+    if n:
+        steps = _frame_steps(end, max_frames)
+        animated = [*range(1, 1 + n), *range(n + 4, 2 * n + 4), len(data) - 2, len(data) - 1]
+        frames = [_frame(prepared, int(s), animated, s == steps[-1]) for s in steps]
+        fig_layout.update(animation_controls(steps, FRAME_MS))
+    return _figure(data, fig_layout, frames)
+
+
+class _StoredFrame(Frame):
+    """A frame kept as the plain dict it was built from (see ``_figure``)."""
+
+    @property
+    def data(self):
+        # plotly.py cannot rebuild the traces of an unvalidated frame on access (it looks for
+        # a ``data_class`` its data validator lacks), so reading them validates a copy.
+        return Frame(self.to_plotly_json()).data
+
+
+def _figure(data: list[dict], fig_layout: dict, frames: list[dict]) -> go.Figure:
+    """The figure without plotly.py's validation, which here costs 0.2-0.4 s per rerun.
+
+    ``go.Figure`` validates every trace of every frame (~1,600 for 3 runs) even when told
+    ``_validate=False``, so the frames are attached directly. The dicts above use known keys
+    only; the tests validate whole figures once.
+    """
+    fig = go.Figure({"data": data, "layout": fig_layout}, _validate=False)
+    fig._frame_objs = tuple(_StoredFrame(f, _validate=False) for f in frames)
+    fig._validate = True  # later edits by the app are checked as usual
+    return fig
+
+
+def _starts(start, runs: list[Run]) -> np.ndarray:
+    if start is not None:
+        return np.asarray([start], dtype=np.float64)
+    firsts = [tuple(r.traj.positions[0]) for r in runs if r.last >= 0]
+    return np.asarray(list(dict.fromkeys(firsts)), dtype=np.float64).reshape(-1, 2)
+
+
+def _frame_steps(end: int, max_frames: int) -> np.ndarray:
+    """At most ``max_frames`` steps from 0 to ``end``, evenly spread, both ends included."""
+    count = max(2, min(int(max_frames), end + 1))
+    return np.unique(np.round(np.linspace(0, end, count)).astype(np.int64))
+
+
+def _frame(runs: list[Run], step: int, traces: list[int], final: bool) -> dict:
+    """Only what changes: frames merge into the traces, keeping their names and styles."""
+    paths = [_path_xy(r, step, full=final) for r in runs]
+    markers = [_marker_state(r, step) for r in runs]
+    cursors = [{"x": [step, step]}] * 2
+    return {"name": str(step), "data": [*paths, *markers, *cursors], "traces": traces}
+
+
+def _path_xy(r: Run, step: int, *, full: bool) -> dict:
+    """The path up to ``step``: every point if ``full``, else every ``r.stride``-th point and
+    the current one (so the line always reaches the marker). Never a NaN: a diverged run's
+    path ends at its last finite point."""
+    last = r.index(step)
+    if full or last < 0:
+        xy = r.xy[: last + 1]
+    else:
+        idx = np.arange(0, last + 1, r.stride)
+        xy = r.xy[idx if idx[-1] == last else np.append(idx, last)]
+    return {"x": typed_array(xy[:, 0]), "y": typed_array(xy[:, 1])}
+
+
+def _marker_state(r: Run, step: int) -> dict:
+    """Where the run is at ``step``: its last finite point, as an ✕ once it has diverged."""
+    i = r.index(step)
+    blown = r.traj.diverged and step >= r.traj.stop_step
+    x, y = ([float(f"{v:.6g}")] for v in r.traj.positions[i]) if i >= 0 else ([], [])
+    symbol = palette.DIVERGED_SYMBOL if blown else r.symbol
+    marker = {"symbol": symbol, "size": 15 if blown else 12}
+    return {"x": x, "y": y, "text": [f"step {max(i, 0)}"], "marker": marker}
+
+
+def _path_trace(r: Run) -> dict:
+    return {"type": "scatter", "mode": "lines", "name": r.legend_name, "legendgroup": r.group,
+            "line": {"color": r.colour, "width": 2}, "hoverinfo": "skip",
+            **_path_xy(r, r.end, full=True)}  # fmt: skip
+
+
+def _marker_trace(r: Run) -> dict:
+    state = _marker_state(r, r.end)
+    state["marker"] |= {"color": r.colour, "line": {"color": "#000000", "width": 1}}
+    hover = f"{r.label}<br>%{{text}}<br>x = %{{x:.4g}}<br>y = %{{y:.4g}}<extra></extra>"
+    return {"type": "scatter", "mode": "markers", "name": r.label, "legendgroup": r.group,
+            "showlegend": False, "hovertemplate": hover, "unselected": KEEP_OPAQUE,
+            **state}  # fmt: skip
+
+
+def _grid_trace(image) -> dict:
+    gx, gy = np.meshgrid(image.grid_x, image.grid_y)
+    return {
+        "type": "scatter",
+        "name": SURFACE_TRACE,
+        "x": typed_array(gx.ravel()),
+        "y": typed_array(gy.ravel()),
+        "customdata": typed_array(image.grid_z.ravel()),
+        "mode": "markers",
+        "marker": {"opacity": 0, "size": 8},
+        "showlegend": False,
+        "hovertemplate": "x = %{x:.3g}<br>y = %{y:.3g}<br>f = %{customdata:.4g}<extra></extra>",
+    }
+
+
+def _start_trace(starts: np.ndarray) -> dict:
+    return {
+        "type": "scatter",
+        "name": "start",
+        "x": starts[:, 0].tolist(),
+        "y": starts[:, 1].tolist(),
+        "mode": "markers",
+        "marker": {
+            "symbol": "circle-dot",
+            "size": 13,
+            "color": palette.START_COLOUR,
+            "line": {"color": "#000000", "width": 1.5},
+        },
+        "hovertemplate": "start (%{x:.4g}, %{y:.4g})<extra></extra>",
+        "unselected": KEEP_OPAQUE,
+        "showlegend": bool(len(starts)),
+    }
+
+
+def _curves(runs: list[Run], losses: list[np.ndarray]) -> tuple[list[dict], list[dict]]:
+    lr, loss = [], []
+    for r, values in zip(runs, losses, strict=True):
+        common = {"type": "scatter", "mode": "lines", "x0": 0, "dx": 1, "showlegend": False}
+        common |= {"legendgroup": r.group, "line": {"color": r.colour, "width": 1.5}}
+        lr.append(common | {"name": r.label, "y": typed_array(r.traj.lr), "xaxis": "x2"})
+        lr[-1]["yaxis"] = "y2"
+        loss.append(
+            common | {"name": r.label, "y": typed_array(values), "xaxis": "x3", "yaxis": "y3"}
+        )
+    return lr, loss
+
+
+def _curve_ranges(runs: list[Run], losses: list[np.ndarray], loss_axis: dict):
+    """Fixed y ranges of the LR and loss plots: a ``redraw: False`` animation never
+    re-autoranges, and the cursors span exactly these."""
+    lrs = np.concatenate([r.traj.lr for r in runs]) if runs else np.zeros(0)
+    lrs = lrs[np.isfinite(lrs)]
+    top = float(lrs.max()) if lrs.size and lrs.max() > 0 else 1.0
+    lr_range = [0.0, 1.05 * top]
+    values = np.concatenate(losses) if losses else np.zeros(0)
+    values = values[np.isfinite(values)].astype(np.float64)
+    if loss_axis["type"] == "log":
+        values = np.log10(values[values > 0])
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    return lr_range, [lo - pad, hi + pad]
+
+
+def _cursors(step: int, lr_range, loss_range, loss_axis) -> list[dict]:
+    """Vertical step cursors spanning each plot's fixed range."""
+    ys = [lr_range, loss_range]
+    if loss_axis["type"] == "log":
+        ys[1] = [10.0 ** loss_range[0], 10.0 ** loss_range[1]]
+    return [
+        {
+            "type": "scatter",
+            "name": "step",
+            "x": [step, step],
+            "y": list(y),
+            "xaxis": f"x{k}",
+            "yaxis": f"y{k}",
+            "mode": "lines",
+            "line": {"color": "#555555", "width": 1, "dash": "dot"},
+            "showlegend": False,
+            "hoverinfo": "skip",
+        }
+        for k, y in ((2, ys[0]), (3, ys[1]))
+    ]
