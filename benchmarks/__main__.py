@@ -1,8 +1,13 @@
-"""``python -m benchmarks``: every benchmark, numbers measured in this run."""
+"""``python -m benchmarks [--quick]``: every benchmark, all numbers measured in this run."""
 
 import sys
 
-from benchmarks import bench_core
+from benchmarks import bench_app, bench_core, bench_many
 
 if __name__ == "__main__":
-    bench_core.main(quick="--quick" in sys.argv)
+    quick = "--quick" in sys.argv
+    bench_core.main(quick)
+    print()
+    bench_many.main(quick)
+    print()
+    bench_app.main(quick)

@@ -16,21 +16,16 @@ so a constant such as ``1/0`` or ``(-8)^(1/3)`` becomes ``inf`` or ``nan`` inste
 """
 
 import hashlib
-import importlib.util
 import math
 import operator
-import os
-import pathlib
 import sys
-import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from common import xmath
+from common.modules import generated_module
 
 
 @dataclass(frozen=True)
@@ -328,31 +323,10 @@ def module_source(tree: Node, canonical: str) -> str:
     )
 
 
-_LOCK = threading.Lock()  # Streamlit sessions are threads; a module is made once
-
-
 def load(tree: Node, canonical: str) -> tuple[Callable, Callable]:
     """``(f, grad)`` of a parsed formula, from a module importable by its name."""
     name = "optim_lab_formula_" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    with _LOCK:
-        module = sys.modules.get(name)
-        if module is None:
-            path = _write(name, module_source(tree, canonical))
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            sys.modules[name] = module
+    if name not in sys.modules:  # the source is printed only when the module is new
+        generated_module("formulas", name, module_source(tree, canonical))
+    module = sys.modules[name]
     return module.f, module.grad
-
-
-def _write(name: str, source: str) -> pathlib.Path:
-    """The module file, written atomically (other processes may write the same one)."""
-    folder = pathlib.Path(numba.config.CACHE_DIR or tempfile.gettempdir()) / "formulas"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
-            out.write(source)
-        os.replace(tmp, path)
-    return path

@@ -6,13 +6,12 @@ URL never raises: each bad value is replaced by its default and reported with a 
 """
 
 import json
-
-import numpy as np
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from common.params import Options, Param
+import numpy as np
 
+from common.params import Options, Param
 from landscapes import CUSTOM
 
 from .spec import RunSpec, freeze, thaw_dict
@@ -43,7 +42,9 @@ class Racer:
     def from_dict(cls, data: dict) -> "Racer":
         if not isinstance(data, dict):
             raise ValueError(f"racer: expected a mapping; got {data!r}")
-        unknown = sorted(set(data) - {"optimizer", "hyperparameters", "schedule", "schedule_params", "label"})
+        unknown = sorted(
+            set(data) - {"optimizer", "hyperparameters", "schedule", "schedule_params", "label"}
+        )
         if unknown:
             raise ValueError(f"racer: unknown field {unknown[0]!r}")
         return cls(
@@ -129,7 +130,9 @@ class LabConfig:
             "racer": [r.to_json() for r in self.racers],
         }
         if self.surface_params:
-            query["surface_params"] = json.dumps(thaw_dict(self.surface_params), separators=(",", ":"))
+            query["surface_params"] = json.dumps(
+                thaw_dict(self.surface_params), separators=(",", ":")
+            )
         if self.formula:
             query["formula"] = self.formula
         if self.domain is not None:
@@ -152,7 +155,19 @@ class LabConfig:
 
 
 _VIEW = Param("view", "2d", Options(VIEWS), "2-D race or static 3-D surface")
-_KNOWN = {"surface", "surface_params", "formula", "domain", "start", "steps", "noise", "seed", "racer", "view", "lesson"}
+_KNOWN = {
+    "surface",
+    "surface_params",
+    "formula",
+    "domain",
+    "start",
+    "steps",
+    "noise",
+    "seed",
+    "racer",
+    "view",
+    "lesson",
+}
 
 
 def _from_query(query: Mapping[str, list[str]]) -> LabConfig:
@@ -182,7 +197,11 @@ def _from_query(query: Mapping[str, list[str]]) -> LabConfig:
         if name != CUSTOM:
             return {"surface": name}
         domain = first("domain")
-        return {"surface": name, "formula": first("formula") or "", "domain": domain and _domain(domain)}
+        return {
+            "surface": name,
+            "formula": first("formula") or "",
+            "domain": domain and _domain(domain),
+        }
 
     for name in sorted(set(query) - _KNOWN):
         warnings.append(f"URL parameter {name!r} is unknown and was ignored")
@@ -267,7 +286,12 @@ def schedule_defaults(name: str, steps: int, lr: float) -> dict:
 def warmup_schedule(name: str, params: dict, warmup_steps: int, start_factor: float):
     """(``SequentialLR``, its params): LinearLR warm-up for ``warmup_steps``, then ``name``."""
     children = [
-        {"name": "LinearLR", "start_factor": start_factor, "end_factor": 1.0, "total_iters": warmup_steps},
+        {
+            "name": "LinearLR",
+            "start_factor": start_factor,
+            "end_factor": 1.0,
+            "total_iters": warmup_steps,
+        },
         {"name": name, **params},
     ]
     return "SequentialLR", {"schedulers": children, "milestones": [warmup_steps]}
@@ -276,7 +300,11 @@ def warmup_schedule(name: str, params: dict, warmup_steps: int, start_factor: fl
 def split_warmup(schedule: str, params: dict):
     """Inverse of ``warmup_schedule``: (name, params, warmup_steps or 0, start_factor)."""
     children = params.get("schedulers", []) if schedule == "SequentialLR" else []
-    if len(children) == 2 and children[0].get("name") == "LinearLR" and children[1].get("name") != "none":
+    if (
+        len(children) == 2
+        and children[0].get("name") == "LinearLR"
+        and children[1].get("name") != "none"
+    ):
         rest = {k: v for k, v in children[1].items() if k != "name"}
         return children[1]["name"], rest, int(params["milestones"][0]), children[0]["start_factor"]
     return schedule, params, 0, 0.01

@@ -47,7 +47,9 @@ class SensitivityMap:
 def basin_map(spec: RunSpec, resolution: int = 128, engine=numba_engine) -> BasinMap:
     """Start a run from every point of a ``resolution``² grid over the surface's domain."""
     if not 2 <= resolution <= 1024:
-        raise ValueError(f"basin map: 'resolution' must be an integer in [2, 1024]; got {resolution!r}")
+        raise ValueError(
+            f"basin map: 'resolution' must be an integer in [2, 1024]; got {resolution!r}"
+        )
     surface = resolve_surface(spec.surface, spec.formula, spec.domain)
     (x0, x1), (y0, y1) = surface.domain
     xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)

@@ -7,8 +7,8 @@ that mean the same run compare and hash equal, so the app can cache results by s
 
 import json
 import math
-from numbers import Real
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Real
 
 import numpy as np
 
@@ -67,7 +67,9 @@ class RunSpec:
 
     def __post_init__(self):
         if self.surface != CUSTOM and (self.formula or self.domain):
-            raise ValueError(f"run: 'formula' and 'domain' go with surface='custom', not {self.surface!r}")
+            raise ValueError(
+                f"run: 'formula' and 'domain' go with surface='custom', not {self.surface!r}"
+            )
         surface = resolve_surface(self.surface, self.formula, self.domain)
         args = surface_args(surface, **thaw_dict(self.surface_params))
         h = check_hyperparameters(self.optimizer, thaw_dict(self.hyperparameters))

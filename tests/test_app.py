@@ -68,7 +68,13 @@ def test_changing_a_widget_changes_the_result():
 
 
 def test_garbage_in_the_url_is_reported_and_replaced_by_defaults():
-    query = {"surface": "no-such-surface", "steps": "many", "start": "1,2,3", "racer": "{oops", "evil": "1"}
+    query = {
+        "surface": "no-such-surface",
+        "steps": "many",
+        "start": "1,2,3",
+        "racer": "{oops",
+        "evil": "1",
+    }
     at = run_app(query)
     assert not at.exception
     text = " ".join(w.value for w in at.warning)
@@ -111,3 +117,18 @@ def test_the_3d_view_and_the_tabs_render():
     assert at.get("plotly_chart")
     assert any("torch.optim" in c.value for c in at.code)
     assert at.latex
+
+
+def test_many_run_views_compute_on_request():
+    at = run_app({"steps": "100"})
+    charts_before = len(at.get("plotly_chart"))
+    for key in ("m.basins_on", "m.sens_on", "m.ens_on"):
+        at.session_state[key] = True
+    at.session_state["m.res"] = 32
+    at.session_state["m.n"] = 8
+    at.session_state["m.e_runs"] = 8
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == charts_before + 3
+    assert any("global" in c.value for c in at.caption)

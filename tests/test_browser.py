@@ -85,12 +85,16 @@ def open_page(browser, url):
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     page.on(
         "console",
-        lambda m: errors.append(f"console: {m.text}")
-        if m.type == "error" and m.text.strip() not in BENIGN
-        else None,
+        lambda m: (
+            errors.append(f"console: {m.text}")
+            if m.type == "error" and m.text.strip() not in BENIGN
+            else None
+        ),
     )
     page.goto(url)
-    page.wait_for_selector(".js-plotly-plot .layer-above image, .js-plotly-plot image", timeout=180_000)
+    page.wait_for_selector(
+        ".js-plotly-plot .layer-above image, .js-plotly-plot image", timeout=180_000
+    )
     page.wait_for_timeout(1500)
     return page, errors
 

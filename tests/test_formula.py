@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy import cos, exp, log, sin, sqrt, tan, tanh
 
-from landscapes import SURFACES, get_surface
+from landscapes import get_surface
 from landscapes._formula_codegen import FUNCTIONS, BinOp, Call, Name, Neg, Num, module_source
 from landscapes.formula import (
     MAX_EXPONENT,
@@ -123,12 +123,16 @@ def test_outputs_broadcast_like_the_inputs(text, backend):
         assert isinstance(out, type(xs)) and out.shape == (3, 4) and out.dtype == xs.dtype
 
 
-def test_engine_runs_a_formula_like_the_registered_surface(monkeypatch):
+def test_engine_runs_a_formula_like_the_registered_surface():
     rosenbrock = get_surface("rosenbrock")
-    custom = compile_formula("(1 - x)^2 + 100*(y - x^2)^2", rosenbrock.domain)
-    monkeypatch.setitem(SURFACES, "custom", custom)
     lr, steps = 1e-3, 300
-    spec = {"surface": "custom", "optimizer": "SGD", "hyperparameters": {"lr": lr}}
+    spec = {
+        "surface": "custom",
+        "formula": "(1 - x)^2 + 100*(y - x^2)^2",
+        "domain": rosenbrock.domain,
+        "optimizer": "SGD",
+        "hyperparameters": {"lr": lr},
+    }
     traj = numba_engine.run(RunSpec.from_dict({**spec, "start": [-1.2, 1.0], "steps": steps}))
     expected = [np.array([-1.2, 1.0])]
     for _ in range(steps):  # plain gradient descent on the registered, hand-written gradient

@@ -18,7 +18,9 @@ def test_every_start_of_a_convex_bowl_reaches_its_one_minimum():
 
 
 def test_himmelblau_shows_its_four_basins_and_each_start_ends_in_its_own():
-    spec = RunSpec(surface="himmelblau", optimizer="SGD", hyperparameters=(("lr", 0.005),), steps=600)
+    spec = RunSpec(
+        surface="himmelblau", optimizer="SGD", hyperparameters=(("lr", 0.005),), steps=600
+    )
     basins = maps.basin_map(spec, 64)
     assert set(np.unique(basins.label)) == {0, 1, 2, 3}
     minima = np.array(get_surface("himmelblau").minima)
@@ -29,20 +31,26 @@ def test_himmelblau_shows_its_four_basins_and_each_start_ends_in_its_own():
 
 
 def test_the_double_well_splits_between_local_and_global_minimum():
-    spec = RunSpec(surface="double_well", optimizer="SGD", hyperparameters=(("lr", 0.01),), steps=1500)
+    spec = RunSpec(
+        surface="double_well", optimizer="SGD", hyperparameters=(("lr", 0.01),), steps=1500
+    )
     share = maps.reached_share(maps.basin_map(spec, 40))
     assert share["global"] > 0.2 and share["local"] > 0.2
 
 
 def test_too_large_a_learning_rate_shows_as_diverged_starts():
-    spec = RunSpec(surface="rosenbrock", optimizer="SGD", hyperparameters=(("lr", 0.01),), steps=200)
+    spec = RunSpec(
+        surface="rosenbrock", optimizer="SGD", hyperparameters=(("lr", 0.01),), steps=200
+    )
     basins = maps.basin_map(spec, 32)
     assert (basins.label == maps.DIVERGED_LABEL).any()
     assert (basins.status[basins.label == maps.DIVERGED_LABEL] == DIVERGED).all()
 
 
 def test_basin_map_is_the_same_on_both_engines():
-    spec = RunSpec(surface="six_hump_camel", optimizer="Adam", hyperparameters=(("lr", 0.02),), steps=300)
+    spec = RunSpec(
+        surface="six_hump_camel", optimizer="Adam", hyperparameters=(("lr", 0.02),), steps=300
+    )
     a = maps.basin_map(spec, 24)
     b = maps.basin_map(spec, 24, engine=torch_engine)
     np.testing.assert_array_equal(a.label, b.label)
@@ -76,7 +84,9 @@ def test_schedule_parameters_can_be_mapped():
         schedule_params=(("base_lr", 1e-4), ("max_lr", 1e-3), ("step_size_up", 50)),
         steps=200,
     )
-    sm = maps.sensitivity_map(spec, "schedule.base_lr", [1e-5, 1e-4], "schedule.max_lr", [1e-3, 2e-3])
+    sm = maps.sensitivity_map(
+        spec, "schedule.base_lr", [1e-5, 1e-4], "schedule.max_lr", [1e-3, 2e-3]
+    )
     assert np.isfinite(sm.final_loss).all()
 
 
@@ -86,7 +96,9 @@ def test_unknown_map_parameter_is_rejected_with_the_choices():
 
 
 def test_noise_ensemble_fans_out_and_its_band_is_ordered():
-    spec = RunSpec(surface="bowl", optimizer="SGD", hyperparameters=(("lr", 0.05),), noise=0.5, steps=200)
+    spec = RunSpec(
+        surface="bowl", optimizer="SGD", hyperparameters=(("lr", 0.05),), noise=0.5, steps=200
+    )
     trajs, (median, low, high) = maps.noise_ensemble(spec, 12)
     finals = np.array([t.final_position for t in trajs])
     assert np.ptp(finals[:, 0]) > 0  # the seeds differ

@@ -78,9 +78,14 @@ def test_divergence_and_convergence_are_the_same_result():
 
 
 def test_batches_match_numba_on_cpu():
-    spec = RunSpec(surface="himmelblau", optimizer="Adam", hyperparameters=(("lr", 0.05),), steps=200)
+    spec = RunSpec(
+        surface="himmelblau", optimizer="Adam", hyperparameters=(("lr", 0.05),), steps=200
+    )
     starts = np.random.default_rng(1).uniform(-5, 5, (300, 2))
-    a, b = numba_engine.run_starts(spec, starts), torch_engine.run_starts(spec, starts, device="cpu")
+    a, b = (
+        numba_engine.run_starts(spec, starts),
+        torch_engine.run_starts(spec, starts, device="cpu"),
+    )
     np.testing.assert_array_equal(a.status, b.status)
     np.testing.assert_array_equal(a.stop_step, b.stop_step)
     np.testing.assert_allclose(a.final, b.final, rtol=1e-9, atol=1e-12)
@@ -99,7 +104,9 @@ def test_float32_on_gpu_ends_like_numba(name):
     assert gpu.status == ours.status
     k = ours.last_finite
     (x0, x1), (y0, y1) = ((-5, 5), (-5, 5))
-    assert np.max(np.abs(gpu.positions[k] - ours.positions[k])) <= FLOAT32_RTOL * max(x1 - x0, y1 - y0)
+    assert np.max(np.abs(gpu.positions[k] - ours.positions[k])) <= FLOAT32_RTOL * max(
+        x1 - x0, y1 - y0
+    )
 
 
 def test_engine_names_say_where_they_run():

@@ -30,7 +30,9 @@ def _basins(spec, resolution, engine_label):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _sensitivity(spec, x_name, xs, y_name, ys, engine_label):
-    return maps.sensitivity_map(spec, x_name, np.array(xs), y_name, np.array(ys), engine=_engine(engine_label))
+    return maps.sensitivity_map(
+        spec, x_name, np.array(xs), y_name, np.array(ys), engine=_engine(engine_label)
+    )
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -41,15 +43,17 @@ def _ensemble(spec, runs):
 def basins_tab(specs) -> None:
     left, mid, right = st.columns(3)
     resolution = left.select_slider("grid", [32, 64, 128, 256, 512], value=128, key="m.res")
-    colour_by = mid.radio("colour by", ["minimum", "loss", "steps"], horizontal=True, key="m.colour")
+    colour_by = mid.radio(
+        "colour by", ["minimum", "loss", "steps"], horizontal=True, key="m.colour"
+    )
     engine = right.selectbox("engine", list(engines()), key="m.engine")
     chosen = st.multiselect(
         "compare", [s.label for s in specs], default=[s.label for s in specs[:2]], max_selections=3,
         key="m.compare",
     )  # fmt: skip
-    picked = [s for s in specs if s.label in chosen]
-    if not picked:
-        st.info("Pick a racer to map where each start ends.")
+    # Every grid point is a start, so the race's own start does not matter here.
+    picked = [s.with_(start=None, label=s.label) for s in specs if s.label in chosen]
+    if not picked or not _wanted("m.basins_on", f"Map where each of {resolution}² starts ends"):
         return
     with st.spinner(f"{len(picked)} × {resolution}² runs…"):
         results = [(s.label, _basins(s, resolution, engine)) for s in picked]
@@ -76,6 +80,8 @@ def sensitivity_tab(specs) -> None:
     engine = c4.selectbox("engine ", list(engines()), key="m.s_engine")
     xs = _axis(spec, x_name, n)
     ys = _axis(spec, y_name, n)
+    if not _wanted("m.sens_on", f"Run the {n}×{n} grid of settings"):
+        return
     with st.spinner(f"{n * n} runs…"):
         try:
             sm = _sensitivity(spec, x_name, tuple(xs), y_name, tuple(ys), engine)
@@ -97,12 +103,21 @@ def ensemble_tab(specs) -> None:
     labels = [s.label for s in specs]
     c1, c2, c3 = st.columns(3)
     which = c1.selectbox("racer", labels, key="m.e_racer")
-    noise = c2.number_input("noise std", min_value=0.01, value=max(specs[0].noise, 0.5), key="m.e_noise")
+    noise = c2.number_input(
+        "noise std", min_value=0.01, value=max(specs[0].noise, 0.5), key="m.e_noise"
+    )
     runs = c3.select_slider("runs", [8, 16, 32, 64, 128], value=32, key="m.e_runs")
     spec = specs[labels.index(which)].with_(noise=float(noise))
+    if not _wanted("m.ens_on", f"Run {runs} noisy copies"):
+        return
     with st.spinner(f"{runs} noisy runs…"):
         trajs, band = _ensemble(spec, runs)
     st.plotly_chart(ensemble_figure(trajs, band), width="stretch", key="m.ens")
+
+
+def _wanted(key: str, label: str) -> bool:
+    """Many-run views compute on request: every tab's code runs on every rerun."""
+    return st.toggle(label, key=key)
 
 
 def _numeric_settings(spec) -> list[str]:
@@ -126,7 +141,9 @@ def _current(spec, name: str) -> float:
 
 
 def _is_log(name: str) -> bool:
-    return name in ("lr", "eps", "weight_decay", "lr_decay") or name.endswith(("lr", "max_lr", "base_lr"))
+    return name in ("lr", "eps", "weight_decay", "lr_decay") or name.endswith(
+        ("lr", "max_lr", "base_lr")
+    )
 
 
 def _axis(spec, name: str, n: int) -> np.ndarray:

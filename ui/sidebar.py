@@ -15,7 +15,6 @@ from optim_core.config import (
 from optim_core.optimizers import OPTIMIZERS
 from optim_core.schedules import REQUIRED, SCHEDULES
 from optim_core.spec import MAX_STEPS, freeze, thaw_dict
-
 from viz import PREVIEW_CONFIG, schedule_preview
 
 from .widgets import param_widget, seed
@@ -64,7 +63,11 @@ def _load_racer(i: int, racer: Racer) -> None:
     state = st.session_state
     state[f"r{i}.optimizer"] = racer.optimizer
     for param in OPTIMIZERS[racer.optimizer].params:
-        _set(param, f"r{i}.{racer.optimizer}.{param.name}", thaw_dict(racer.hyperparameters)[param.name])
+        _set(
+            param,
+            f"r{i}.{racer.optimizer}.{param.name}",
+            thaw_dict(racer.hyperparameters)[param.name],
+        )
     name, params, warmup, factor = split_warmup(racer.schedule, thaw_dict(racer.schedule_params))
     state[f"r{i}.schedule"] = name
     state[f"r{i}.warmup"] = warmup > 0
@@ -98,14 +101,17 @@ def render() -> LabConfig:
         surface = get_surface("bowl")
     sb.caption(surface.lesson)
     surface_params = {
-        p.name: param_widget(p, f"w.sp.{surface_name}.{p.name}", p.default, container=sb) for p in surface.params
+        p.name: param_widget(p, f"w.sp.{surface_name}.{p.name}", p.default, container=sb)
+        for p in surface.params
     }
     start = _start_inputs(sb, surface)
     seed("w.steps", 500)
     steps = int(sb.slider("Steps", 10, 5000, key="w.steps", step=10))
     with sb.expander("Gradient noise (mini-batch)", expanded=False):
         seed("w.noise", 0.0)
-        noise = float(st.number_input("noise std", min_value=0.0, key="w.noise", format="%g", step=0.1))
+        noise = float(
+            st.number_input("noise std", min_value=0.0, key="w.noise", format="%g", step=0.1)
+        )
         seed("w.seed", 0)
         noise_seed = int(st.number_input("seed", min_value=0, key="w.seed", step=1))
     racers = _racers(sb, steps)
@@ -188,8 +194,12 @@ def _racer(i: int, steps: int) -> Racer:
     if st.toggle("warm-up first (LinearLR)", key=f"r{i}.warmup"):
         seed(f"r{i}.warmup_steps", max(1, steps // 10))
         seed(f"r{i}.warmup_factor", 0.01)
-        w_steps = int(st.number_input("warm-up steps", min_value=1, step=1, key=f"r{i}.warmup_steps"))
-        factor = float(st.number_input("start_factor", key=f"r{i}.warmup_factor", format="%g", step=0.01))
+        w_steps = int(
+            st.number_input("warm-up steps", min_value=1, step=1, key=f"r{i}.warmup_steps")
+        )
+        factor = float(
+            st.number_input("start_factor", key=f"r{i}.warmup_factor", format="%g", step=0.01)
+        )
         schedule, params = warmup_schedule(schedule, params, w_steps, factor)
     _preview(i, name, h, schedule, params, steps)
     return Racer(name, freeze(h), schedule, freeze(params))

@@ -43,7 +43,11 @@ def _number(container, label, key, value, interval: Interval, help_text, step):
         seed(key, int(value))
         lo = int(interval.low) if math.isfinite(interval.low) else None
         hi = int(interval.high) if math.isfinite(interval.high) else None
-        return int(container.number_input(label, min_value=lo, max_value=hi, step=1, key=key, help=help_text))
+        return int(
+            container.number_input(
+                label, min_value=lo, max_value=hi, step=1, key=key, help=help_text
+            )
+        )
     seed(key, float(value))
     # Bounds are left to validation (open intervals cannot be expressed as min/max), which
     # reports a bad value with the allowed range instead of silently clamping it.

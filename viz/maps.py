@@ -13,6 +13,7 @@ from .palette import colour
 
 _DIVERGED_COLOUR = "#222222"
 _NOWHERE_COLOUR = "#d9d9d9"
+_OUTLINE = {"color": "black", "width": 1}
 
 
 def basin_figure(maps: list[tuple[str, BasinMap]], colour_by: str = "minimum") -> go.Figure:
@@ -27,7 +28,7 @@ def basin_figure(maps: list[tuple[str, BasinMap]], colour_by: str = "minimum") -
             fig.add_trace(
                 go.Scatter(
                     x=[mx], y=[my], mode="markers", showlegend=False, hoverinfo="skip",
-                    marker={"symbol": symbol, "size": 13, "color": "white", "line": {"color": "black", "width": 1}},
+                    marker={"symbol": symbol, "size": 13, "color": "white", "line": _OUTLINE},
                 ),
                 row=1, col=col,
             )  # fmt: skip
@@ -80,7 +81,10 @@ def sensitivity_figure(sm: SensitivityMap, log_x: bool = True, log_y: bool = Fal
         go.Heatmap(
             x=sm.xs, y=sm.ys, z=z, customdata=custom, colorscale="Viridis",
             colorbar={"title": "log10 final loss"},
-            hovertemplate=f"{sm.x_name}=%{{x:.3g}}<br>{sm.y_name}=%{{y:.3g}}<br>log10 loss %{{z:.2f}}<extra></extra>",
+            hovertemplate=(
+                f"{sm.x_name}=%{{x:.3g}}<br>{sm.y_name}=%{{y:.3g}}"
+                "<br>log10 loss %{z:.2f}<extra></extra>"
+            ),
         )
     )  # fmt: skip
     diverged = np.argwhere(np.isnan(z))

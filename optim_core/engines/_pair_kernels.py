@@ -146,10 +146,14 @@ def batch_final_each(a, starts, s0, C, lr, noise, limits):
         final[r, 0], final[r, 1] = work[_X, 0], work[_Y, 0]
         status[r], stop[r] = int(work[_STATUS, 0]), int(work[_STOP, 0])
         final_loss[r] = f(final[r, 0], final[r, 1], a)
-        if _diverged(starts[r, 0], starts[r, 1], f(starts[r, 0], starts[r, 1], a), limits[2:4], limits[1]):
+        if _diverged(
+            starts[r, 0], starts[r, 1], f(starts[r, 0], starts[r, 1], a), limits[2:4], limits[1]
+        ):
             final[r, 0], final[r, 1] = starts[r, 0], starts[r, 1]
             status[r], stop[r] = DIVERGED, 0
-        elif status[r] == MAX_STEPS and _diverged(final[r, 0], final[r, 1], final_loss[r], limits[2:4], limits[1]):
+        elif status[r] == MAX_STEPS and _diverged(
+            final[r, 0], final[r, 1], final_loss[r], limits[2:4], limits[1]
+        ):
             status[r] = DIVERGED
     return final, final_loss, status, stop
 

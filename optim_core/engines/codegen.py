@@ -6,17 +6,13 @@ cache directory, which ``common`` names by a hash of the sources, so an edit nev
 stale kernel.
 """
 
-import importlib.util
-import os
 import pathlib
 import re
-import sys
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 
-import numba
+from common.modules import generated_module
 
 _TEMPLATE = pathlib.Path(__file__).with_name("_pair_kernels.py")
 _BINDINGS = re.compile(r"# <bindings>\n.*?# </bindings>\n", re.S)
@@ -39,18 +35,5 @@ def _module_name(f: Callable, update: Callable) -> str:
 @cache
 def pair_module(f: Callable, grad: Callable, update: Callable) -> ModuleType:
     """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions)."""
-    name = _module_name(f, update)
     source = _BINDINGS.sub(_bindings(f, grad, update), _TEMPLATE.read_text())
-    folder = pathlib.Path(numba.config.CACHE_DIR or tempfile.gettempdir()) / "pairs"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
-            out.write(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return generated_module("pairs", _module_name(f, update), source)

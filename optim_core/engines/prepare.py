@@ -1,6 +1,7 @@
 """From a RunSpec to the arrays every engine consumes (the same for Numba and torch)."""
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -97,11 +98,30 @@ def spec_dict(items) -> dict:
     return thaw_dict(items)
 
 
+@lru_cache(maxsize=256)
+def _per_step(
+    optimizer: str, hyperparameters: tuple, schedule: str, schedule_params: tuple, steps: int
+):
+    """(lr, momentum, plateau, C) of an optimizer + schedule, whatever the surface and start:
+    an app rerun that moves the start or changes the surface reuses them. Callers must not
+    write into the arrays."""
+    spec = RunSpec(
+        optimizer=optimizer, hyperparameters=hyperparameters, schedule=schedule,
+        schedule_params=schedule_params, steps=steps,
+    )  # fmt: skip
+    opt = get_optimizer(optimizer)
+    lr, momentum, plateau = schedule_arrays(spec, opt, spec.h)
+    constant = momentum if not np.isnan(momentum).any() else np.zeros_like(momentum)
+    return lr, momentum, plateau, step_constants(opt, spec.h, constant)
+
+
 def prepare(spec: RunSpec) -> Prepared:
     surface = resolve_surface(spec.surface, spec.formula, spec.domain)
     opt = get_optimizer(spec.optimizer)
     h = spec.h
-    lr, momentum, plateau = schedule_arrays(spec, opt, h)
+    lr, momentum, plateau, C = _per_step(
+        spec.optimizer, spec.hyperparameters, spec.schedule, spec.schedule_params, spec.steps
+    )
     return Prepared(
         surface=surface,
         optimizer=opt,
@@ -110,7 +130,7 @@ def prepare(spec: RunSpec) -> Prepared:
         s0=np.array(opt.init(h), dtype=np.float64),
         lr=lr,
         momentum=momentum,
-        C=step_constants(opt, h, np.nan_to_num(momentum)),
+        C=C,
         noise=gradient_noise(spec),
         plateau=plateau,
         limits=limits(spec, surface),

@@ -55,7 +55,10 @@ class _Batch:
         return c, self.lr[:, t, None], self.noise[:, t]
 
     def gradient(self, x):
-        gx, gy = (torch.as_tensor(g, dtype=x.dtype, device=x.device) for g in self.grad(x[:, 0], x[:, 1], self.a))
+        gx, gy = (
+            torch.as_tensor(g, dtype=x.dtype, device=x.device)
+            for g in self.grad(x[:, 0], x[:, 1], self.a)
+        )
         return torch.stack(torch.broadcast_tensors(gx, gy, x[:, 0]), dim=1)[:, :2]
 
     def loss(self, x):
@@ -101,7 +104,9 @@ def _run_batch(batch: _Batch, steps: int, record: bool):
         if record:
             pos[:, t + 1] = torch.where(moving[:, None], new_x, pos[:, t])
             step_lr = batch.step_inputs(t)[1]
-            lr_used[:, t] = torch.where(alive, torch.as_tensor(step_lr, device=dev).flatten(), lr_used[:, t])
+            lr_used[:, t] = torch.where(
+                alive, torch.as_tensor(step_lr, device=dev).flatten(), lr_used[:, t]
+            )
             eff[:, t] = torch.where(alive[:, None], -(new_x - batch.x) / g, eff[:, t])
         batch.x = torch.where(moving[:, None], new_x, batch.x)
         alive = moving & ~still
@@ -124,7 +129,10 @@ def _trajectories(specs, preps, out, device):
             pos[stop + 1 :] = pos[stop]
             lr[stop:], eff[stop:] = np.nan, np.nan
         eff[~np.isfinite(eff)] = np.nan
-        loss = np.asarray(p.surface.f(pos[:, 0], pos[:, 1], tuple(p.a)), dtype=np.float64) + 0 * pos[:, 0]
+        loss = (
+            np.asarray(p.surface.f(pos[:, 0], pos[:, 1], tuple(p.a)), dtype=np.float64)
+            + 0 * pos[:, 0]
+        )
         momentum = np.where(np.isnan(lr), np.nan, p.momentum)
         trajs.append(Trajectory(pos, loss, lr, momentum, eff, status, stop, spec))
     return trajs
@@ -149,7 +157,9 @@ def run_many(specs: Sequence[RunSpec], device: str | None = None, dtype=torch.fl
     return _trajectories(specs, preps, out, device)
 
 
-def run_starts(spec: RunSpec, starts, device: str | None = None, dtype=torch.float64) -> BatchResult:
+def run_starts(
+    spec: RunSpec, starts, device: str | None = None, dtype=torch.float64
+) -> BatchResult:
     """One setting from many starts, final points only (see numba_engine.run_starts)."""
     device = device or default_device()
     p = prepare(spec)
@@ -170,10 +180,14 @@ def run_settings(specs: Sequence[RunSpec], device: str | None = None, dtype=torc
     preps = [prepare(s) for s in specs]
     if any(p.plateau.size for p in preps):
         raise ValueError("torch engine: ReduceLROnPlateau runs go through the numba engine")
-    batch = _Batch(preps if len(preps) > 1 else preps[:1], np.stack([p.start for p in preps]), device, dtype)
+    batch = _Batch(
+        preps if len(preps) > 1 else preps[:1], np.stack([p.start for p in preps]), device, dtype
+    )
     if len(preps) > 1:
         batch.s = tuple(
-            torch.as_tensor(np.stack([p.s0 for p in preps])[:, k, None], dtype=dtype, device=device).expand(-1, 2)
+            torch.as_tensor(
+                np.stack([p.s0 for p in preps])[:, k, None], dtype=dtype, device=device
+            ).expand(-1, 2)
             for k in range(len(preps[0].s0))
         )
     with torch.no_grad():
@@ -181,4 +195,6 @@ def run_settings(specs: Sequence[RunSpec], device: str | None = None, dtype=torc
     final = out["x"].double().cpu().numpy()
     a = tuple(preps[0].a)
     final_loss = np.asarray(preps[0].surface.f(final[:, 0], final[:, 1], a), dtype=np.float64)
-    return BatchResult(final, final_loss + 0 * final[:, 0], out["status"].cpu().numpy(), out["stop"].cpu().numpy())
+    return BatchResult(
+        final, final_loss + 0 * final[:, 0], out["status"].cpu().numpy(), out["stop"].cpu().numpy()
+    )

@@ -4,7 +4,14 @@ from common.params import BOOL, FLOAT_NONNEG, FLOAT_POS, UNIT_OPEN_RIGHT, Pair, 
 from common.xmath import cumprod as running_product
 from common.xmath import exp, maximum, powers, sqrt, where
 
-from .base import OptimizerDef, ema_sq, lerp, select, split_weight_decay, zero_state
+from .base import (
+    OptimizerDef,
+    decay_and_moments,
+    lerp,
+    select,
+    split_weight_decay,
+    zero_state,
+)
 
 BETAS = Pair(UNIT_OPEN_RIGHT, UNIT_OPEN_RIGHT)
 
@@ -36,10 +43,7 @@ def _adam_scalars(t, beta1, h):
 
 def _adam_update(p, g, s, lr, c):
     beta1, beta2, inv_bc1, inv_bc2_sqrt, eps, l2, decoupled, amsgrad = c
-    g = g + l2 * p
-    p = p * (1 - lr * decoupled)
-    m = lerp(s[0], g, 1 - beta1)
-    v = ema_sq(s[1], g, beta2)
+    p, g, m, v = decay_and_moments(p, g, s, lr, beta1, beta2, l2, decoupled)
     v_max = maximum(s[2], v)
     denom = sqrt(select(amsgrad, v_max, v)) * inv_bc2_sqrt + eps
     return p - (lr * inv_bc1) * (m / denom), (m, v, v_max)
@@ -114,10 +118,7 @@ _LOG_096 = -0.040821994520255166  # log(0.96)
 
 def _nadam_update(p, g, s, lr, c):
     beta1, beta2, bc2, grad_coef, avg_coef, eps, l2, decoupled = c
-    g = g + l2 * p
-    p = p * (1 - lr * decoupled)
-    m = lerp(s[0], g, 1 - beta1)
-    v = ema_sq(s[1], g, beta2)
+    p, g, m, v = decay_and_moments(p, g, s, lr, beta1, beta2, l2, decoupled)
     denom = sqrt(v / bc2) + eps
     p = p - lr * grad_coef * (g / denom)
     return p - lr * avg_coef * (m / denom), (m, v, s[2])
@@ -168,10 +169,7 @@ def _radam_scalars(t, beta1, h):
 
 def _radam_update(p, g, s, lr, c):
     beta1, beta2, bc1, rect_bc2_sqrt, rectified, eps, l2, decoupled = c
-    g = g + l2 * p
-    p = p * (1 - lr * decoupled)
-    m = lerp(s[0], g, 1 - beta1)
-    v = ema_sq(s[1], g, beta2)
+    p, g, m, v = decay_and_moments(p, g, s, lr, beta1, beta2, l2, decoupled)
     scale = select(rectified, rect_bc2_sqrt / (sqrt(v) + eps), 1.0)
     return p - (m / bc1) * lr * scale, (m, v, s[2])
 

@@ -74,6 +74,14 @@ def select(flag, a, b):
     return flag * a + (1 - flag) * b
 
 
+@register_jitable(inline="always")
+def decay_and_moments(p, g, s, lr, beta1, beta2, l2, decoupled):
+    """Weight decay (L2 into g, or decoupled into θ) then Adam's two moments: (θ, g, m, v)."""
+    g = g + l2 * p
+    p = p * (1 - lr * decoupled)
+    return p, g, lerp(s[0], g, 1 - beta1), ema_sq(s[1], g, beta2)
+
+
 def split_weight_decay(h):
     """(L2 coefficient added to the gradient, decoupled coefficient multiplied into lr·θ).
 

@@ -1,0 +1,67 @@
+"""Server-side cost of one app rerun: 3 optimizers x 2000 steps, after warm-up.
+
+Measured two ways: the pipeline a rerun runs (specs -> Numba runs, uncached -> race figure
+-> JSON, the results table), and a whole Streamlit script run through AppTest after one
+slider change (everything the server does except the websocket). Plus the figure's size.
+"""
+
+import pathlib
+import statistics
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from landscapes import get_surface
+from optim_core.config import LabConfig, Racer
+from optim_core.engines import numba_engine
+from optim_core.report import results_rows
+from optim_core.spec import freeze
+from viz import race_figure
+
+APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
+RACERS = (
+    Racer("SGD", freeze({"lr": 1e-3, "momentum": 0.9})),
+    Racer("Adam", freeze({"lr": 0.05}), "CosineAnnealingLR", freeze({"T_max": 2000})),
+    Racer("RMSprop", freeze({"lr": 0.01})),
+)
+
+
+def pipeline_ms(repeats: int = 15):
+    times, size = [], 0
+    for i in range(repeats + 2):
+        config = LabConfig(steps=2000, start=(-1.2 + 1e-4 * i, 1.0), racers=RACERS)
+        began = time.perf_counter()
+        specs = config.specs()
+        runs = [(s.label, numba_engine.run(s)) for s in specs]
+        surface = get_surface(config.surface)
+        figure = race_figure(surface, (), runs, start=specs[0].start)
+        text = figure.to_json()
+        results_rows(runs, surface)
+        if i >= 2:  # the first two warm the kernels and the surface image
+            times.append((time.perf_counter() - began) * 1e3)
+        size = len(text)
+    return statistics.median(times), size
+
+
+def apptest_ms(repeats: int = 5):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update(LabConfig(steps=2000, racers=RACERS).to_query())
+    at.run()
+    times = []
+    for i in range(repeats):
+        at.session_state["w.start_x"] = -1.2 + 0.01 * (i + 1)
+        began = time.perf_counter()
+        at.run()
+        times.append((time.perf_counter() - began) * 1e3)
+        assert not at.exception, at.exception
+    return statistics.median(times)
+
+
+def main(quick: bool = False):
+    pipeline, size = pipeline_ms(5 if quick else 15)
+    script = apptest_ms(2 if quick else 5)
+    print("One rerun, 3 optimizers x 2000 steps (median, after warm-up):")
+    print(f"  pipeline (runs + race figure + JSON + table): {pipeline:7.1f} ms   target < 150 ms")
+    print(f"  whole script through AppTest, tabs included:  {script:7.1f} ms")
+    print(f"  race figure JSON: {size / 1e6:.2f} MB   target < 2 MB")
+    return {"pipeline_ms": pipeline, "script_ms": script, "json_bytes": size}
