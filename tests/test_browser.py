@@ -51,7 +51,10 @@ def server():
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ARTIFACTS.mkdir(exist_ok=True)
+    # A file, not a pipe nobody reads (a full pipe would block the server).
+    log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 (closed at teardown)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -62,10 +65,18 @@ def server():
             time.sleep(0.5)
     else:
         proc.kill()
-        pytest.fail("streamlit did not become healthy: " + proc.stdout.read().decode()[-2000:])
+        log.close()
+        pytest.fail(
+            "streamlit did not become healthy: " + (ARTIFACTS / "streamlit.log").read_text()[-2000:]
+        )
     yield url, proc
     proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # busy sessions may outlast a polite stop
+        proc.kill()
+        proc.wait(timeout=20)
+    log.close()
 
 
 @pytest.fixture(scope="module")
