@@ -16,6 +16,7 @@ from ui.clicks import take_click
 from viz import race_figure, surface_3d_figure
 
 st.set_page_config(page_title="Optimizer lab", page_icon="🏁", layout="wide")
+RACE_FRAMES = 120  # smooth at ~40 ms a frame; each frame re-sends every path (JSON grows ~n²)
 
 
 @st.cache_resource(show_spinner="Compiling the kernels (first start only)…")
@@ -80,7 +81,7 @@ st.caption(f"{surface.title}: ${surface.formula}$ · engine: numba (CPU) · pres
 if config.view == "3d":
     st.plotly_chart(surface_3d_figure(surface, args, runs), width="stretch", key="race3d")
 else:
-    figure = race_figure(surface, args, runs, start=specs[0].start)
+    figure = race_figure(surface, args, runs, start=specs[0].start, max_frames=RACE_FRAMES)
     st.plotly_chart(
         figure, key="race", on_select="rerun", selection_mode="points", width="stretch",
         config={"displaylogo": False, "scrollZoom": False},

@@ -19,6 +19,7 @@ from optim_core.spec import freeze
 from viz import race_figure
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
+RACE_FRAMES = 120  # as app.py
 RACERS = (
     Racer("SGD", freeze({"lr": 1e-3, "momentum": 0.9})),
     Racer("Adam", freeze({"lr": 0.05}), "CosineAnnealingLR", freeze({"T_max": 2000})),
@@ -34,7 +35,7 @@ def pipeline_ms(repeats: int = 15):
         specs = config.specs()
         runs = [(s.label, numba_engine.run(s)) for s in specs]
         surface = get_surface(config.surface)
-        figure = race_figure(surface, (), runs, start=specs[0].start)
+        figure = race_figure(surface, (), runs, start=specs[0].start, max_frames=RACE_FRAMES)
         text = figure.to_json()
         results_rows(runs, surface)
         if i >= 2:  # the first two warm the kernels and the surface image

@@ -208,9 +208,15 @@ def _racer(i: int, steps: int) -> Racer:
 def _preview(i: int, optimizer: str, h: dict, schedule: str, params: dict, steps: int) -> None:
     """The schedule's lr (and momentum) curve right under its parameters."""
     try:
-        lr, momentum = schedule_curves(optimizer, h, schedule, params, steps)
+        figure = _preview_figure(optimizer, freeze(h), schedule, freeze(params), steps)
     except ValueError as err:
         st.caption(f"⚠ {err}")
         return
-    figure = schedule_preview(lr, momentum)
     st.plotly_chart(figure, config=PREVIEW_CONFIG, width="stretch", key=f"r{i}.preview")
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _preview_figure(optimizer: str, h: tuple, schedule: str, params: tuple, steps: int):
+    # Cached by settings: moving the start or the surface redraws no preview.
+    lr, momentum = schedule_curves(optimizer, thaw_dict(h), schedule, thaw_dict(params), steps)
+    return schedule_preview(lr, momentum)
