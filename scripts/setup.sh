@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need (a venv with the package and its dev extras, Debian's
-# Chromium for the browser tests) and run the whole suite. Extra arguments go to pytest.
+# Install everything the tests need: a venv (.venv) with the package and its dev extras, and
+# Debian's Chromium for the browser tests (when run as root, as on CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,10 +14,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 python3 -m venv .venv
-. .venv/bin/activate
-python -m pip install -q --upgrade pip
-python -m pip install -q -e ".[dev]"
-
-ruff check .
-ruff format --check .
-python -m pytest -n 2 -q "$@"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
