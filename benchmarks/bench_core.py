@@ -95,10 +95,13 @@ def torch_loop(steps):
 
 
 def compile_seconds():
-    """(cold compile, warm load) of the kernels for one spec, each in a fresh process."""
+    """(first pair from an empty cache, a later start from the cache, one further pair's
+    single-run kernel), each start in a fresh process."""
     code = (
         "import time; t=time.perf_counter(); from optim_core.engines import numba_engine; "
-        "numba_engine.warm_up(); print(time.perf_counter()-t)"
+        "from optim_core.spec import RunSpec; numba_engine.warm_up(); u=time.perf_counter(); "
+        "numba_engine.run(RunSpec(surface='himmelblau', optimizer='SGD', steps=3)); "
+        "print(u-t, time.perf_counter()-u)"
     )
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
@@ -107,8 +110,9 @@ def compile_seconds():
             done = subprocess.run(
                 [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
             )
-            out.append(float(done.stdout.strip().splitlines()[-1]))
-    return out
+            out.append([float(v) for v in done.stdout.strip().splitlines()[-1].split()])
+    (cold, next_pair), (warm, _) = out
+    return cold, warm, next_pair
 
 
 def main(quick: bool = False):
@@ -118,7 +122,7 @@ def main(quick: bool = False):
     batch = numba_batch(runs, 1000, block=128)
     numpy_step = numpy_loop(2_000 if not quick else 500)
     torch_step = torch_loop(2_000 if not quick else 300)
-    cold, warm = compile_seconds()
+    cold, warm, next_pair = compile_seconds()
 
     rows = [
         ("numba single run", 1 / single, single),
@@ -134,7 +138,10 @@ def main(quick: bool = False):
             f"{name:<36}{rate:>14.3g}{per_step * 1e9:>12.1f}"
             f"{torch_step / per_step:>11.0f}x{numpy_step / per_step:>11.1f}x"
         )
-    print(f"JIT: first compile {cold:.2f} s (empty cache), later start {warm:.2f} s (cache=True)")
+    print(
+        f"JIT: first compile {cold:.2f} s (empty cache), later start {warm:.2f} s (cache=True), "
+        f"one further pair {next_pair:.2f} s"
+    )
     return {"single": single, "batch": batch, "numpy": numpy_step, "torch": torch_step}
 
 

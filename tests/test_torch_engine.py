@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from landscapes import get_surface
 from optim_core.engines import numba_engine, torch_engine
 from optim_core.optimizers import OPTIMIZERS
 from optim_core.schedules import SCHEDULES
@@ -105,7 +106,7 @@ def test_float32_on_gpu_ends_like_numba(name):
     gpu = torch_engine.run(spec, device="cuda", dtype=torch.float32)
     assert gpu.status == ours.status
     k = ours.last_finite
-    (x0, x1), (y0, y1) = ((-5, 5), (-5, 5))
+    (x0, x1), (y0, y1) = get_surface(spec.surface).domain
     assert np.max(np.abs(gpu.positions[k] - ours.positions[k])) <= FLOAT32_RTOL * max(
         x1 - x0, y1 - y0
     )

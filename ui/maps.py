@@ -19,19 +19,15 @@ def engines() -> dict:
     return offered
 
 
-def _engine(label: str):
-    return engines()[label]
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def _basins(spec, resolution, engine_label):
-    return maps.basin_map(spec, resolution, engine=_engine(engine_label))
+    return maps.basin_map(spec, resolution, engine=engines()[engine_label])
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _sensitivity(spec, x_name, xs, y_name, ys, engine_label):
     return maps.sensitivity_map(
-        spec, x_name, np.array(xs), y_name, np.array(ys), engine=_engine(engine_label)
+        spec, x_name, np.array(xs), y_name, np.array(ys), engine=engines()[engine_label]
     )
 
 

@@ -12,7 +12,7 @@ from optim_core.config import (
     split_warmup,
     warmup_schedule,
 )
-from optim_core.optimizers import OPTIMIZERS
+from optim_core.optimizers import OPTIMIZERS, check_hyperparameters
 from optim_core.schedules import REQUIRED, SCHEDULES
 from optim_core.spec import MAX_STEPS, freeze, thaw_dict
 from viz import PREVIEW_CONFIG, schedule_preview
@@ -163,17 +163,13 @@ def _racers(sb, steps: int) -> list[Racer]:
             racers.append(_racer(i, steps))
     add, remove = sb.columns(2)
     if add.button("＋ Add", disabled=len(racers) >= MAX_RACERS, width="stretch"):
-        _load_racer(len(racers), Racer("Adam", freeze(_filled("Adam", {"lr": 0.01}))))
+        _load_racer(len(racers), Racer("Adam", freeze(check_hyperparameters("Adam", {"lr": 0.01}))))
         st.session_state["w.n_racers"] += 1
         st.rerun()
     if remove.button("－ Remove", disabled=len(racers) <= 1, width="stretch"):
         st.session_state["w.n_racers"] -= 1
         st.rerun()
     return racers
-
-
-def _filled(optimizer: str, h: dict) -> dict:
-    return {p.name: h.get(p.name, p.default) for p in OPTIMIZERS[optimizer].params}
 
 
 def _racer(i: int, steps: int) -> Racer:

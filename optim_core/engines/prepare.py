@@ -9,7 +9,7 @@ from landscapes import Surface, resolve_surface
 
 from ..optimizers import OptimizerDef, get_optimizer, momentum_value
 from ..schedules import make_schedule
-from ..spec import RunSpec
+from ..spec import RunSpec, thaw_dict
 
 # An iterate this many domain-widths away from the plotted domain's centre has diverged.
 DIVERGENCE_SPANS = 100.0
@@ -50,7 +50,7 @@ def step_constants(opt: OptimizerDef, h: dict, momentum: np.ndarray) -> np.ndarr
 
 def schedule_arrays(spec: RunSpec, opt: OptimizerDef, h: dict):
     """(lr, momentum, plateau table) per step, as torch's schedulers would set them."""
-    schedule = make_schedule(spec.schedule, h["lr"], **spec_dict(spec.schedule_params))
+    schedule = make_schedule(spec.schedule, h["lr"], **thaw_dict(spec.schedule_params))
     steps = np.arange(spec.steps)
     lr = np.asarray(schedule.lr(steps), dtype=np.float64)
     cycled = schedule.momentum(steps)
@@ -90,12 +90,6 @@ def limits(spec: RunSpec, surface: Surface) -> np.ndarray:
     (x0, x1), (y0, y1) = surface.domain
     bound = DIVERGENCE_SPANS * max(x1 - x0, y1 - y0)
     return np.array([spec.tol, bound, (x0 + x1) / 2, (y0 + y1) / 2])
-
-
-def spec_dict(items) -> dict:
-    from ..spec import thaw_dict
-
-    return thaw_dict(items)
 
 
 @lru_cache(maxsize=256)

@@ -116,7 +116,7 @@ def _run_batch(batch: _Batch, steps: int, record: bool):
     return result
 
 
-def _trajectories(specs, preps, out, device):
+def _trajectories(specs, preps, out):
     trajs = []
     for r, (spec, p) in enumerate(zip(specs, preps, strict=True)):
         status, stop = int(out["status"][r]), int(out["stop"][r])
@@ -154,7 +154,7 @@ def run_many(specs: Sequence[RunSpec], device: str | None = None, dtype=torch.fl
     batch = _Batch(preps if len(preps) > 1 else preps[:1], starts, device, dtype)
     with torch.no_grad():
         out = _run_batch(batch, specs[0].steps, record=True)
-    return _trajectories(specs, preps, out, device)
+    return _trajectories(specs, preps, out)
 
 
 def run_starts(
