@@ -33,7 +33,10 @@ warm_up()
 
 # First visit: the URL is the configuration (a shared link); bad values become warnings.
 if "w.surface" not in st.session_state:
-    shared = LabConfig.from_query({k: st.query_params.get_all(k) for k in st.query_params})
+    query = {k: st.query_params.get_all(k) for k in st.query_params}
+    shared = LabConfig.from_query(query)
+    if shared.lesson in LESSONS and "racer" not in query:  # a link to a lesson by name
+        shared = config_from_lesson(LESSONS[shared.lesson])
     try:
         sidebar.load(shared)
     except ValueError as err:
@@ -60,12 +63,12 @@ with st.sidebar:
 config = sidebar.render()
 
 for warning in st.session_state.pop("url_warnings", []):
-    st.warning(warning, icon="⚠️")
+    st.warning(warning, icon=":material/warning:")
 
 try:
     specs = config.specs()
 except ValueError as err:
-    st.error(f"Not run: {err}", icon="🚫")
+    st.error(f"Not run: {err}", icon=":material/block:")
     st.stop()
 
 st.query_params.from_dict(config.to_query())
@@ -75,7 +78,7 @@ runs = [(s.label, simulate(s)) for s in specs]
 
 lesson = LESSONS.get(st.session_state.get("lesson", ""))
 if lesson:
-    st.info(f"**{lesson.title}.** {lesson.watch}", icon="🎓")
+    st.info(f"**{lesson.title}.** {lesson.watch}", icon=":material/school:")
 st.caption(f"{surface.title}: ${surface.formula}$ · engine: numba (CPU) · press ▶ to race")
 
 if config.view == "3d":

@@ -132,3 +132,11 @@ def test_many_run_views_compute_on_request():
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == charts_before + 3
     assert any("global" in c.value for c in at.caption)
+
+
+def test_a_link_naming_only_a_lesson_loads_that_lesson():
+    lesson = LESSONS["warmup"]
+    at = run_app({"lesson": "warmup"})
+    assert not at.exception and not at.warning
+    assert at.session_state["w.surface"] == lesson.surface
+    assert list(results(at)["run"]) == [run["label"] for run in lesson.runs]

@@ -62,6 +62,7 @@ def apply_pending() -> None:
 def _load_racer(i: int, racer: Racer) -> None:
     state = st.session_state
     state[f"r{i}.optimizer"] = racer.optimizer
+    state[f"r{i}.label"] = racer.label
     for param in OPTIMIZERS[racer.optimizer].params:
         _set(
             param,
@@ -174,6 +175,8 @@ def _racers(sb, steps: int) -> list[Racer]:
 
 def _racer(i: int, steps: int) -> Racer:
     seed(f"r{i}.optimizer", "Adam")
+    seed(f"r{i}.label", "")
+    label = st.text_input("name", key=f"r{i}.label", placeholder=f"{i + 1}. optimizer")
     name = st.selectbox("optimizer", list(OPTIMIZERS), key=f"r{i}.optimizer")
     opt = OPTIMIZERS[name]
     h = {p.name: param_widget(p, f"r{i}.{name}.{p.name}", p.default) for p in opt.params}
@@ -198,7 +201,7 @@ def _racer(i: int, steps: int) -> Racer:
         )
         schedule, params = warmup_schedule(schedule, params, w_steps, factor)
     _preview(i, name, h, schedule, params, steps)
-    return Racer(name, freeze(h), schedule, freeze(params))
+    return Racer(name, freeze(h), schedule, freeze(params), label.strip())
 
 
 def _preview(i: int, optimizer: str, h: dict, schedule: str, params: dict, steps: int) -> None:
