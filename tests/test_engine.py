@@ -221,6 +221,21 @@ def test_run_starts_rejects_bad_shapes():
         numba_engine.run_starts(BOWL_SGD, np.zeros((3, 3)))
 
 
+def test_run_starts_when_the_cheap_stop_test_fires_without_a_stop():
+    # On the saddle's ridge x = 0 the x-gradient is exactly 0, so the block's cheap test
+    # (gradient within tol) fires at every step while the runs slide along y, some slowly
+    # enough to still be inside after 300 steps, some out of the box: the exact pass must
+    # stop only those, at the right step, and leave the rest running.
+    s = spec("saddle", "SGD", {"lr": 0.01, "momentum": 0.5}, steps=300, tol=1e-3)
+    ys = np.concatenate([np.geomspace(1e-12, 1.0, 12), -np.geomspace(1e-9, 0.5, 5)])
+    starts = np.column_stack([np.zeros(len(ys)), ys])
+    starts = np.vstack([starts, [(0.0, 0.0), (1e-4, 0.0), (0.3, 1e-7)]])
+    batch = numba_engine.run_starts(s, starts, block=8)
+    assert_batch_matches_runs(s, starts, batch)
+    assert {MAX_STEPS, CONVERGED, DIVERGED} <= set(batch.status.tolist())
+    assert len(set(batch.stop_step[batch.status == DIVERGED].tolist())) > 3
+
+
 def test_run_starts_agrees_on_a_start_outside_the_box():
     s = BATCH_CASES["adagrad-bowl"]
     starts = np.array([DIVERGING["start-far-outside"][0].start, (0.5, 0.5)])

@@ -12,6 +12,7 @@ parallelise with ``prange`` over independent runs only.
 
 import numpy as np
 from numba import njit, prange
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from optim_core.engines._kernels import P_MODE_MAX, _diverged, _fill_nan, _hold, _plateau_step
 from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS
@@ -25,6 +26,8 @@ from optim_core.optimizers.adam import _adam_update as _update
 f = njit(cache=True, nogil=True, error_model="numpy")(_f)
 grad = njit(cache=True, nogil=True, error_model="numpy")(_grad)
 update = njit(cache=True, nogil=True, error_model="numpy")(_update)
+N_CONSTANTS = 8
+N_SURFACE_PARAMS = 0
 # </bindings>
 
 
@@ -59,7 +62,7 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
         gx += noise[t, 0]
         gy += noise[t, 1]
         lr_t = plateau_lr if plateau.size else lr[t]
-        c = C[:, t]
+        c = _constants(C, t)
         nx, sx = update(x, gx, sx, lr_t, c)
         ny, sy = update(y, gy, sy, lr_t, c)
         lr_used[t] = lr_t
@@ -119,7 +122,7 @@ def batch_final(a, starts, s0, C, lr, noise, limits, block):
         work = _advance_block(a, starts[lo:hi], s0, C, lr, noise, limits)
         for i in range(hi - lo):
             r = lo + i
-            final[r, 0], final[r, 1] = work[_X, i], work[_Y, i]
+            final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
             status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
             start_loss = f(starts[r, 0], starts[r, 1], a)
             if _diverged(starts[r, 0], starts[r, 1], start_loss, limits[2:4], limits[1]):
@@ -143,7 +146,7 @@ def batch_final_each(a, starts, s0, C, lr, noise, limits):
     stop = np.full(runs, steps, np.int64)
     for r in prange(runs):
         work = _advance_block(a, starts[r : r + 1], s0[r], C[r], lr[r], noise[r], limits)
-        final[r, 0], final[r, 1] = work[_X, 0], work[_Y, 0]
+        final[r, 0], final[r, 1] = work[_FX, 0], work[_FY, 0]
         status[r], stop[r] = int(work[_STATUS, 0]), int(work[_STOP, 0])
         final_loss[r] = f(final[r, 0], final[r, 1], a)
         if _diverged(
@@ -158,49 +161,89 @@ def batch_final_each(a, starts, s0, C, lr, noise, limits):
     return final, final_loss, status, stop
 
 
-# Rows of a block's work array: one array, so the compiler needs no run-time alias checks.
-_X, _Y, _SX, _SY, _NX, _NY, _G, _ALIVE, _STOP, _STATUS = 0, 1, 2, 5, 8, 9, 10, 11, 12, 13
+@njit(cache=True, nogil=True, error_model="numpy")
+def _constants(C, t):
+    """Step ``t``'s constants as a tuple: values, not loads, so that stores into the work
+    arrays do not make the compiler reload them in every lane (they could alias ``C``)."""
+    return to_fixed_tuple(C[:, t], N_CONSTANTS)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _surface(a):
+    """The surface parameters as a tuple, for the same reason as ``_constants``."""
+    return to_fixed_tuple(a, N_SURFACE_PARAMS)
+
+
+# Rows of a block's work array (one array, so the compiler needs no run-time alias checks
+# between rows): two position buffers (step t reads one and writes the other, so the rare
+# exact pass below still sees where each run was), the optimizer state of x and of y, and
+# per run: alive flag, stop step, status and final position.
+_POS, _SX, _SY, _ALIVE, _STOP, _STATUS, _FX, _FY, _ROWS = 0, 4, 7, 10, 11, 12, 13, 14, 15
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _advance_block(a, starts, s0, C, lr, noise, limits):
-    """A block of runs, structure of arrays. Each step is two loops over the block: the math,
-    then the stop bookkeeping as selects; split, both vectorise (together, neither does)."""
+    """A block of runs, structure of arrays, returning the work array (rows above).
+
+    Each step is one vectorised loop over the block: the update, plus a cheap test that is
+    true whenever a run may stop at this step (it left the box, or its gradient is within
+    ``tol``). Only at the steps where that test fires for some live run does a second,
+    exact pass apply ``trajectory``'s stop rules (so results are the same bit for bit); on
+    most steps nothing but the update runs.
+    """
     n, steps = starts.shape[0], lr.shape[0]
     tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
-    w = np.zeros((14, n))
-    w[_X], w[_Y] = starts[:, 0], starts[:, 1]
+    params = _surface(a)
+    w = np.zeros((_ROWS, n))
+    w[_POS], w[_POS + 1] = starts[:, 0], starts[:, 1]
     for k in range(3):
         w[_SX + k] = s0[k]
         w[_SY + k] = s0[k]
     w[_ALIVE] = 1.0
     w[_STOP] = steps
     for t in range(steps):
-        c, lr_t, ex, ey = C[:, t], lr[t], noise[t, 0], noise[t, 1]
+        c, lr_t, ex, ey = _constants(C, t), lr[t], noise[t, 0], noise[t, 1]
+        src = _POS + 2 * (t & 1)
+        dst = 2 * _POS + 2 - src
+        maybe = 0
         for i in range(n):
-            gx, gy = grad(w[_X, i], w[_Y, i], a)
+            x, y = w[src, i], w[src + 1, i]
+            gx, gy = grad(x, y, params)
             gx += ex
             gy += ey
-            nx, (s0x, s1x, s2x) = update(
-                w[_X, i], gx, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c
-            )
-            ny, (s0y, s1y, s2y) = update(
-                w[_Y, i], gy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c
-            )
+            nx, (s0x, s1x, s2x) = update(x, gx, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
+            ny, (s0y, s1y, s2y) = update(y, gy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
             w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
             w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
-            w[_NX, i], w[_NY, i], w[_G, i] = nx, ny, max(abs(gx), abs(gy))
-        for i in range(n):
-            x, y, nx, ny = w[_X, i], w[_Y, i], w[_NX, i], w[_NY, i]
+            w[dst, i], w[dst + 1, i] = nx, ny
             inside = (abs(nx - cx) <= bound) & (abs(ny - cy) <= bound)
-            still = (w[_G, i] <= tol) & (abs(nx - x) <= tol) & (abs(ny - y) <= tol)
-            ok = inside * 1.0
-            alive = w[_ALIVE, i]
-            ends = alive * (1.0 - ok * (1.0 - still * 1.0))
-            w[_STOP, i] = ends * (t + 1.0) + (1.0 - ends) * w[_STOP, i]
-            w[_STATUS, i] = ends * (2.0 - ok) + (1.0 - ends) * w[_STATUS, i]
-            keep = alive * ok
-            w[_X, i] = nx if keep > 0.0 else x
-            w[_Y, i] = ny if keep > 0.0 else y
-            w[_ALIVE, i] = keep * (1.0 - still * 1.0)
+            maybe += (w[_ALIVE, i] > 0.0) & ((not inside) | (max(abs(gx), abs(gy)) <= tol))
+        if maybe:
+            _stop_runs(a, w, src, dst, ex, ey, limits, t)
+    last = _POS + 2 * (steps & 1)
+    for i in range(n):
+        if w[_ALIVE, i] > 0.0:
+            w[_FX, i], w[_FY, i] = w[last, i], w[last + 1, i]
     return w
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stop_runs(a, w, src, dst, ex, ey, limits, t):
+    """``trajectory``'s stop rules at step ``t`` for every live run of a block: a run that
+    left the box ends where it was (diverged); one that moved and sloped by at most ``tol``
+    ends where it went (converged). A stopped run's later updates are never read."""
+    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    for i in range(w.shape[1]):
+        if w[_ALIVE, i] == 0.0:
+            continue
+        x, y, nx, ny = w[src, i], w[src + 1, i], w[dst, i], w[dst + 1, i]
+        gx, gy = grad(x, y, a)
+        gx += ex
+        gy += ey
+        if not (abs(nx - cx) <= bound and abs(ny - cy) <= bound):
+            w[_STATUS, i], w[_FX, i], w[_FY, i] = DIVERGED, x, y
+        elif max(abs(gx), abs(gy)) <= tol and max(abs(nx - x), abs(ny - y)) <= tol:
+            w[_STATUS, i], w[_FX, i], w[_FY, i] = CONVERGED, nx, ny
+        else:
+            continue
+        w[_ALIVE, i], w[_STOP, i] = 0.0, t + 1

@@ -17,23 +17,31 @@ from common.modules import generated_module
 _TEMPLATE = pathlib.Path(__file__).with_name("_pair_kernels.py")
 _BINDINGS = re.compile(r"# <bindings>\n.*?# </bindings>\n", re.S)
 _JIT = 'njit(cache=True, nogil=True, error_model="numpy")'
+# Module constants the kernels size their tuples by: per-step constants, surface parameters.
+_SIZES = ("N_CONSTANTS", "N_SURFACE_PARAMS")
 
 
-def _bindings(f: Callable, grad: Callable, update: Callable) -> str:
+def _bindings(f: Callable, grad: Callable, update: Callable, *sizes: int) -> str:
     lines = ["# <bindings>"]
     for alias, fn in (("_f", f), ("_grad", grad), ("_update", update)):
         lines.append(f"from {fn.__module__} import {fn.__name__} as {alias}")
-    lines += ["", *(f"{n} = {_JIT}(_{n})" for n in ("f", "grad", "update")), "# </bindings>", ""]
-    return "\n".join(lines)
+    lines += ["", *(f"{n} = {_JIT}(_{n})" for n in ("f", "grad", "update"))]
+    lines += [f"{name} = {int(n)}" for name, n in zip(_SIZES, sizes, strict=True)]
+    return "\n".join([*lines, "# </bindings>", ""])
 
 
-def _module_name(f: Callable, update: Callable) -> str:
-    raw = f"{f.__module__}.{f.__name__}__{update.__module__}.{update.__name__}"
+def _module_name(f: Callable, update: Callable, *sizes: int) -> str:
+    raw = f"{f.__module__}.{f.__name__}__{update.__module__}.{update.__name__}__{sizes}"
     return "optim_lab_pair_" + re.sub(r"\W", "_", raw)
 
 
 @cache
-def pair_module(f: Callable, grad: Callable, update: Callable) -> ModuleType:
-    """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions)."""
-    source = _BINDINGS.sub(_bindings(f, grad, update), _TEMPLATE.read_text())
-    return generated_module("pairs", _module_name(f, update), source)
+def pair_module(
+    f: Callable, grad: Callable, update: Callable, n_constants: int, n_params: int
+) -> ModuleType:
+    """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions);
+    ``update`` reads ``n_constants`` per-step constants (the rows of ``Prepared.C``) and the
+    surface ``n_params`` parameters (``Prepared.a``)."""
+    sizes = (n_constants, n_params)
+    source = _BINDINGS.sub(_bindings(f, grad, update, *sizes), _TEMPLATE.read_text())
+    return generated_module("pairs", _module_name(f, update, *sizes), source)

@@ -14,7 +14,8 @@ DEFAULT_BLOCK = 128  # starts per thread-block; measured best on this 2-core AVX
 
 
 def _kernels(p: Prepared):
-    return pair_module(p.surface.f, p.surface.grad, p.optimizer.update)
+    opt, surface = p.optimizer, p.surface
+    return pair_module(surface.f, surface.grad, opt.update, p.C.shape[0], p.a.shape[0])
 
 
 def _empty_out(runs: int, steps: int):
