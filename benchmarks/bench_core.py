@@ -119,7 +119,7 @@ def main(quick: bool = False):
     steps = 2_000 if quick else 10_000
     runs = 10_000 if quick else 100_000
     single, single_cold = numba_single(steps)
-    batch = numba_batch(runs, 1000, block=128)
+    batch = numba_batch(runs, 1000, block=numba_engine.DEFAULT_BLOCK)
     numpy_step = numpy_loop(2_000 if not quick else 500)
     torch_step = torch_loop(2_000 if not quick else 300)
     cold, warm, next_pair = compile_seconds()
