@@ -8,7 +8,7 @@ import numpy as np
 from ..spec import RunSpec
 from ..trajectory import BatchResult, Trajectory
 from .codegen import pair_module
-from .prepare import Prepared, limits, prepare
+from .prepare import Prepared, limits, momentum_used, prepare
 
 DEFAULT_BLOCK = 256  # runs per thread-block: its work array (15 x 256 doubles) stays in L1
 
@@ -34,7 +34,7 @@ def run(spec: RunSpec) -> Trajectory:
         p.a, p.start, p.s0, p.C, p.lr, p.noise, p.plateau, p.limits,
         (pos, loss, lr_used, eff),
     )  # fmt: skip
-    momentum = np.where(np.isnan(lr_used), np.nan, p.momentum)
+    momentum = momentum_used(p.momentum, status, stop)
     return Trajectory(pos, loss, lr_used, momentum, eff, int(status), int(stop), spec)
 
 
@@ -64,7 +64,7 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
             pos[r],
             loss[r],
             lr_used[r],
-            np.where(np.isnan(lr_used[r]), np.nan, p.momentum),
+            momentum_used(p.momentum, status[r], stop[r]),
             eff[r],
             int(status[r]),
             int(stop[r]),

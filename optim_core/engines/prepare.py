@@ -10,6 +10,7 @@ from landscapes import Surface, resolve_surface
 from ..optimizers import OptimizerDef, get_optimizer, momentum_value
 from ..schedules import make_schedule
 from ..spec import RunSpec, thaw_dict
+from ..trajectory import MAX_STEPS
 
 # An iterate this many domain-widths away from the plotted domain's centre has diverged.
 DIVERGENCE_SPANS = 100.0
@@ -81,9 +82,23 @@ def plateau_table(p: dict) -> np.ndarray:
 
 
 def gradient_noise(spec: RunSpec) -> np.ndarray:
+    """(steps, 2) gradient noise; without noise one shared array of zeros (never written)."""
     if spec.noise == 0.0:
-        return np.zeros((spec.steps, 2))
+        return _zeros(spec.steps)
     return spec.noise * np.random.default_rng(spec.seed).standard_normal((spec.steps, 2))
+
+
+@lru_cache(maxsize=16)
+def _zeros(steps: int) -> np.ndarray:
+    return np.zeros((steps, 2))
+
+
+def momentum_used(momentum: np.ndarray, status: int, stop: int) -> np.ndarray:
+    """The momentum of each step the run took, NaN where it took none (as its ``lr``)."""
+    used = momentum.copy()
+    if status != MAX_STEPS:
+        used[stop:] = np.nan
+    return used
 
 
 def limits(spec: RunSpec, surface: Surface) -> np.ndarray:
@@ -96,32 +111,31 @@ def limits(spec: RunSpec, surface: Surface) -> np.ndarray:
 def _per_step(
     optimizer: str, hyperparameters: tuple, schedule: str, schedule_params: tuple, steps: int
 ):
-    """(lr, momentum, plateau, C) of an optimizer + schedule, whatever the surface and start:
-    an app rerun that moves the start or changes the surface reuses them. Callers must not
-    write into the arrays."""
+    """(lr, momentum, plateau, C, s0) of an optimizer + schedule, whatever the surface and
+    start: an app rerun that moves the start or changes the surface reuses them. Callers must
+    not write into the arrays."""
     spec = RunSpec(
         optimizer=optimizer, hyperparameters=hyperparameters, schedule=schedule,
         schedule_params=schedule_params, steps=steps,
     )  # fmt: skip
-    opt = get_optimizer(optimizer)
-    lr, momentum, plateau = schedule_arrays(spec, opt, spec.h)
+    opt, h = get_optimizer(optimizer), spec.h
+    lr, momentum, plateau = schedule_arrays(spec, opt, h)
     constant = momentum if not np.isnan(momentum).any() else np.zeros_like(momentum)
-    return lr, momentum, plateau, step_constants(opt, spec.h, constant)
+    s0 = np.array(opt.init(h), dtype=np.float64)
+    return lr, momentum, plateau, step_constants(opt, h, constant), s0
 
 
 def prepare(spec: RunSpec) -> Prepared:
     surface = resolve_surface(spec.surface, spec.formula, spec.domain)
-    opt = get_optimizer(spec.optimizer)
-    h = spec.h
-    lr, momentum, plateau, C = _per_step(
+    lr, momentum, plateau, C, s0 = _per_step(
         spec.optimizer, spec.hyperparameters, spec.schedule, spec.schedule_params, spec.steps
     )
     return Prepared(
         surface=surface,
-        optimizer=opt,
+        optimizer=get_optimizer(spec.optimizer),
         a=np.array([v for _, v in spec.surface_params], dtype=np.float64),
         start=np.array(spec.start, dtype=np.float64),
-        s0=np.array(opt.init(h), dtype=np.float64),
+        s0=s0,
         lr=lr,
         momentum=momentum,
         C=C,

@@ -14,7 +14,7 @@ import torch
 
 from ..spec import RunSpec
 from ..trajectory import CONVERGED, DIVERGED, MAX_STEPS, BatchResult, Trajectory
-from .prepare import Prepared, prepare
+from .prepare import Prepared, momentum_used, prepare
 
 
 def default_device() -> str:
@@ -133,7 +133,7 @@ def _trajectories(specs, preps, out):
             np.asarray(p.surface.f(pos[:, 0], pos[:, 1], tuple(p.a)), dtype=np.float64)
             + 0 * pos[:, 0]
         )
-        momentum = np.where(np.isnan(lr), np.nan, p.momentum)
+        momentum = momentum_used(p.momentum, status, stop)
         trajs.append(Trajectory(pos, loss, lr, momentum, eff, status, stop, spec))
     return trajs
 
