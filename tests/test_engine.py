@@ -236,6 +236,18 @@ def test_run_starts_when_the_cheap_stop_test_fires_without_a_stop():
     assert len(set(batch.stop_step[batch.status == DIVERGED].tolist())) > 3
 
 
+def test_run_starts_stops_where_a_custom_loss_overflows_inside_the_box():
+    # -exp(x) overflows to -inf at x ~ 710, well inside this domain's box (2000 wide): single
+    # runs stop there as diverged, so the batch kernel must test the loss at every step.
+    s = spec("custom", "SGD", {"lr": 1.0}, formula="-exp(x) + y^2", steps=20, tol=0.0)
+    s = s.with_(domain=((-10.0, 10.0), (-10.0, 10.0)))
+    starts = np.array([(6.6, 0.0), (6.0, 1.0), (5.0, -2.0), (-3.0, 0.5), (6.55, 0.0)])
+    batch = numba_engine.run_starts(s, starts, block=2)
+    assert_batch_matches_runs(s, starts, batch)
+    assert (batch.status == DIVERGED).sum() >= 3
+    assert (batch.stop_step[batch.status == DIVERGED] == 1).any()
+
+
 def test_run_starts_agrees_on_a_start_outside_the_box():
     s = BATCH_CASES["adagrad-bowl"]
     starts = np.array([DIVERGING["start-far-outside"][0].start, (0.5, 0.5)])

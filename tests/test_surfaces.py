@@ -131,6 +131,23 @@ def test_registry_entry_is_well_formed(surface):
     assert re.fullmatch(r"[A-Z][^.!?]*(\.\d[^.!?]*)*\.", surface.lesson), surface.lesson
 
 
+@pytest.mark.parametrize(("surface", "args"), PARAM_CASES)
+def test_f_is_finite_where_it_claims_to_be(surface, args):
+    # The batch kernel skips evaluating f at every step where f cannot overflow in the box.
+    r = surface.finite_within
+    assert r > 0
+    edge = np.concatenate([-np.geomspace(r, 1e-3, 300), [0.0], np.geomspace(1e-3, r, 300)])
+    x, y = (v.ravel() for v in np.meshgrid(edge, edge))
+    rng = np.random.default_rng(0)
+    x, y = (
+        np.concatenate([x, rng.uniform(-r, r, 20_000)]),
+        np.concatenate([y, rng.uniform(-r, r, 20_000)]),
+    )
+    with np.errstate(all="ignore"):
+        values = np.asarray(surface.f(x, y, args)) + 0 * x
+    assert np.isfinite(values).all(), (x[~np.isfinite(values)][:3], y[~np.isfinite(values)][:3])
+
+
 def test_names_are_unique():
     names = [s.name for s in _ALL]
     assert len(names) == len(set(names)) == len(SURFACES)

@@ -28,6 +28,7 @@ grad = njit(cache=True, nogil=True, error_model="numpy")(_grad)
 update = njit(cache=True, nogil=True, error_model="numpy")(_update)
 N_CONSTANTS = 8
 N_SURFACE_PARAMS = 0
+CHECK_LOSS = 0
 # </bindings>
 
 
@@ -186,10 +187,11 @@ def _advance_block(a, starts, s0, C, lr, noise, limits):
     """A block of runs, structure of arrays, returning the work array (rows above).
 
     Each step is one vectorised loop over the block: the update, plus a cheap test that is
-    true whenever a run may stop at this step (it left the box, or its gradient is within
-    ``tol``). Only at the steps where that test fires for some live run does a second,
-    exact pass apply ``trajectory``'s stop rules (so results are the same bit for bit); on
-    most steps nothing but the update runs.
+    true whenever a run may stop at this step (it left the box, its loss is not finite, or
+    its gradient is within ``tol``; the loss is evaluated only for surfaces that may
+    overflow inside the box, see ``CHECK_LOSS``). Only at the steps where that test fires
+    for some live run does a second, exact pass apply ``trajectory``'s stop rules (so
+    results are the same bit for bit); on most steps nothing but the update runs.
     """
     n, steps = starts.shape[0], lr.shape[0]
     tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
@@ -217,6 +219,8 @@ def _advance_block(a, starts, s0, C, lr, noise, limits):
             w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
             w[dst, i], w[dst + 1, i] = nx, ny
             inside = (abs(nx - cx) <= bound) & (abs(ny - cy) <= bound)
+            if CHECK_LOSS:  # a module constant: compiled in or out
+                inside = inside & (abs(f(nx, ny, params)) < np.inf)
             maybe += (w[_ALIVE, i] > 0.0) & ((not inside) | (max(abs(gx), abs(gy)) <= tol))
         if maybe:
             _stop_runs(a, w, src, dst, ex, ey, limits, t)
@@ -230,9 +234,10 @@ def _advance_block(a, starts, s0, C, lr, noise, limits):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _stop_runs(a, w, src, dst, ex, ey, limits, t):
     """``trajectory``'s stop rules at step ``t`` for every live run of a block: a run that
-    left the box ends where it was (diverged); one that moved and sloped by at most ``tol``
-    ends where it went (converged). A stopped run's later updates are never read."""
-    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    left the box or reached a non-finite loss ends where it was (diverged); one that moved
+    and sloped by at most ``tol`` ends where it went (converged). A stopped run's later
+    updates are never read."""
+    tol, bound = limits[0], limits[1]
     for i in range(w.shape[1]):
         if w[_ALIVE, i] == 0.0:
             continue
@@ -240,7 +245,7 @@ def _stop_runs(a, w, src, dst, ex, ey, limits, t):
         gx, gy = grad(x, y, a)
         gx += ex
         gy += ey
-        if not (abs(nx - cx) <= bound and abs(ny - cy) <= bound):
+        if _diverged(nx, ny, f(nx, ny, a), limits[2:4], bound):
             w[_STATUS, i], w[_FX, i], w[_FY, i] = DIVERGED, x, y
         elif max(abs(gx), abs(gy)) <= tol and max(abs(nx - x), abs(ny - y)) <= tol:
             w[_STATUS, i], w[_FX, i], w[_FY, i] = CONVERGED, nx, ny

@@ -17,8 +17,9 @@ from common.modules import generated_module
 _TEMPLATE = pathlib.Path(__file__).with_name("_pair_kernels.py")
 _BINDINGS = re.compile(r"# <bindings>\n.*?# </bindings>\n", re.S)
 _JIT = 'njit(cache=True, nogil=True, error_model="numpy")'
-# Module constants the kernels size their tuples by: per-step constants, surface parameters.
-_SIZES = ("N_CONSTANTS", "N_SURFACE_PARAMS")
+# Module constants of a pair: the kernels size their tuples by the first two (per-step
+# constants, surface parameters); the batch kernel evaluates f at every step if the third is 1.
+_SIZES = ("N_CONSTANTS", "N_SURFACE_PARAMS", "CHECK_LOSS")
 
 
 def _bindings(f: Callable, grad: Callable, update: Callable, *sizes: int) -> str:
@@ -37,11 +38,12 @@ def _module_name(f: Callable, update: Callable, *sizes: int) -> str:
 
 @cache
 def pair_module(
-    f: Callable, grad: Callable, update: Callable, n_constants: int, n_params: int
+    f: Callable, grad: Callable, update: Callable, n_constants: int, n_params: int, check_loss: bool
 ) -> ModuleType:
     """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions);
-    ``update`` reads ``n_constants`` per-step constants (the rows of ``Prepared.C``) and the
-    surface ``n_params`` parameters (``Prepared.a``)."""
-    sizes = (n_constants, n_params)
+    ``update`` reads ``n_constants`` per-step constants (the rows of ``Prepared.C``), the
+    surface has ``n_params`` parameters (``Prepared.a``), and ``check_loss`` says whether f
+    may be non-finite inside the divergence box (then the batch kernel tests it each step)."""
+    sizes = (n_constants, n_params, int(check_loss))
     source = _BINDINGS.sub(_bindings(f, grad, update, *sizes), _TEMPLATE.read_text())
     return generated_module("pairs", _module_name(f, update, *sizes), source)

@@ -15,7 +15,9 @@ DEFAULT_BLOCK = 256  # runs per thread-block: its work array (15 x 256 doubles) 
 
 def _kernels(p: Prepared):
     opt, surface = p.optimizer, p.surface
-    return pair_module(surface.f, surface.grad, opt.update, p.C.shape[0], p.a.shape[0])
+    _, bound, cx, cy = p.limits
+    check_loss = surface.finite_within < max(abs(cx), abs(cy)) + bound
+    return pair_module(surface.f, surface.grad, opt.update, p.C.shape[0], p.a.shape[0], check_loss)
 
 
 def _empty_out(runs: int, steps: int):
