@@ -245,7 +245,10 @@ def _stop_runs(a, w, src, dst, ex, ey, limits, t):
         gx, gy = grad(x, y, a)
         gx += ex
         gy += ey
-        if _diverged(nx, ny, f(nx, ny, a), limits[2:4], bound):
+        left = not (abs(nx - limits[2]) <= bound and abs(ny - limits[3]) <= bound)
+        if CHECK_LOSS:  # else f is finite in the box (and compiling it in slows the block)
+            left = left or not (abs(f(nx, ny, a)) < np.inf)
+        if left:
             w[_STATUS, i], w[_FX, i], w[_FY, i] = DIVERGED, x, y
         elif max(abs(gx), abs(gy)) <= tol and max(abs(nx - x), abs(ny - y)) <= tol:
             w[_STATUS, i], w[_FX, i], w[_FY, i] = CONVERGED, nx, ny
