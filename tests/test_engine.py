@@ -223,9 +223,9 @@ def test_run_starts_rejects_bad_shapes():
 
 def test_run_starts_when_the_cheap_stop_test_fires_without_a_stop():
     # On the saddle's ridge x = 0 the x-gradient is exactly 0, so the block's cheap test
-    # (gradient within tol) fires at every step while the runs slide along y, some slowly
-    # enough to still be inside after 300 steps, some out of the box: the exact pass must
-    # stop only those, at the right step, and leave the rest running.
+    # (both gradients within tol) fires at every step while some run there still has a small
+    # y: runs slide along y at different speeds, some still inside after 300 steps, some out
+    # of the box; the exact pass must stop only those, at the right step, and leave the rest.
     s = spec("saddle", "SGD", {"lr": 0.01, "momentum": 0.5}, steps=300, tol=1e-3)
     ys = np.concatenate([np.geomspace(1e-12, 1.0, 12), -np.geomspace(1e-9, 0.5, 5)])
     starts = np.column_stack([np.zeros(len(ys)), ys])
