@@ -2,17 +2,16 @@
 
 import streamlit as st
 
-from landscapes import get_surface
+from optim_core import share
 from optim_core.config import LabConfig, config_from_lesson
 from optim_core.engines import numba_engine
 from optim_core.export import to_pytorch
 from optim_core.lessons import LESSONS
-from optim_core.optimizers import OPTIMIZERS
 from optim_core.report import results_rows
-from optim_core.schedules import SCHEDULES
 from ui import maps as maps_ui
 from ui import sidebar
 from ui.clicks import take_click
+from ui.text import plain
 from viz import race_figure, surface_3d_figure
 
 st.set_page_config(page_title="Optimizer lab", page_icon="🏁", layout="wide")
@@ -34,7 +33,7 @@ warm_up()
 # First visit: the URL is the configuration (a shared link); bad values become warnings.
 if "w.surface" not in st.session_state:
     query = {k: st.query_params.get_all(k) for k in st.query_params}
-    shared = LabConfig.from_query(query)
+    shared = share.from_query(query, lessons=tuple(LESSONS))
     if shared.lesson in LESSONS and "racer" not in query:  # a link to a lesson by name
         shared = config_from_lesson(LESSONS[shared.lesson])
     try:
@@ -63,23 +62,23 @@ with st.sidebar:
 config = sidebar.render()
 
 for warning in st.session_state.pop("url_warnings", []):
-    st.warning(warning, icon=":material/warning:")
+    st.warning(plain(warning), icon=":material/warning:")
 
 try:
     specs = config.specs()
 except ValueError as err:
-    st.error(f"Not run: {err}", icon=":material/block:")
+    st.error(f"Not run: {plain(err)}", icon=":material/block:")
     st.stop()
 
-st.query_params.from_dict(config.to_query())
-surface = get_surface(config.surface)
+st.query_params.from_dict(share.to_query(config))
+surface = specs[0].surface_def
 args = tuple(v for _, v in specs[0].surface_params)
 runs = [(s.label, simulate(s)) for s in specs]
 
 lesson = LESSONS.get(st.session_state.get("lesson", ""))
 if lesson:
     st.info(f"**{lesson.title}.** {lesson.watch}", icon=":material/school:")
-st.caption(f"{surface.title}: ${surface.formula}$ · engine: numba (CPU) · press ▶ to race")
+st.caption(f"{plain(surface.title)}: ${surface.formula}$ · engine: numba (CPU) · press ▶ to race")
 
 if config.view == "3d":
     st.plotly_chart(surface_3d_figure(surface, args, runs), width="stretch", key="race3d")
@@ -95,12 +94,12 @@ results, rules, code, basins, sensitivity, noise = st.tabs(tabs)
 with results:
     st.dataframe(results_rows(runs, surface), hide_index=True, width="stretch")
 with rules:
-    for name in dict.fromkeys(s.optimizer for s in specs):
-        st.markdown(f"**{name}** — {OPTIMIZERS[name].reference}")
-        st.latex(OPTIMIZERS[name].latex)
-    for name in dict.fromkeys(s.schedule for s in specs):
-        st.markdown(f"**{name}** — {SCHEDULES[name].description}")
-        st.latex(SCHEDULES[name].latex)
+    for opt in dict.fromkeys(s.optimizer_def for s in specs):
+        st.markdown(f"**{opt.name}** — {opt.reference}")
+        st.latex(opt.latex)
+    for schedule in dict.fromkeys(s.lr_schedule.definition for s in specs):
+        st.markdown(f"**{schedule.name}** — {schedule.description}")
+        st.latex(schedule.latex)
 with code:
     st.code(to_pytorch(specs), language="python")
 with basins:

@@ -1,13 +1,11 @@
-"""The formula syntax tree, its derivatives, and the Python module generated from both.
+"""The formula syntax tree, its derivatives, and the program that evaluates both.
 
 :mod:`landscapes.formula` parses a user's text into the tree defined here. This module turns
 the tree into a hash-consed expression graph (equal subexpressions are one node, so nothing
 is ever copied and the work stays linear in the formula's size), differentiates the graph
-symbolically, and prints ``f(x, y, a)`` and ``grad(x, y, a)`` as Python source that uses only
-arithmetic and :mod:`common.xmath`, like the hand-written surfaces. The source is printed from
-the graph, never from the user's text: numbers are ``repr(float)`` and names come from the
-tables below. The module is written under Numba's cache folder and imported by name, because
-the engines import a surface's functions by module and name into their generated kernels.
+symbolically, and writes the value and the gradient as a program for the one interpreter in
+:mod:`landscapes._formula_vm`: data, so a new formula compiles no code and writes no file.
+Nothing of the user's text reaches the program but numbers and names from the tables below.
 
 Subexpressions without ``x`` or ``y`` are folded at compile time with numpy's scalar rules,
 so a constant such as ``1/0`` or ``(-8)^(1/3)`` becomes ``inf`` or ``nan`` instead of raising
@@ -15,17 +13,15 @@ so a constant such as ``1/0`` or ``(-8)^(1/3)`` becomes ``inf`` or ``nan`` inste
 "numpy"``) give inf/NaN as well, which the engines report as divergence.
 """
 
-import hashlib
 import math
 import operator
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from common import xmath
-from common.modules import generated_module
+from landscapes import _formula_vm as vm
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,14 @@ class Call:
     arg: "Node"
 
 
-Node = Num | Name | Neg | BinOp | Call
+@dataclass(frozen=True)
+class BinaryCall:
+    fn: str  # a key of BINARY_FUNCTIONS
+    left: "Node"
+    right: "Node"
+
+
+Node = Num | Name | Neg | BinOp | Call | BinaryCall
 
 VARIABLES = ("x", "y")
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -66,6 +69,8 @@ BINARY = {
     "*": operator.mul,
     "/": operator.truediv,
     "^": operator.pow,
+    "min": np.minimum,  # NaN on either side propagates, as in torch.minimum
+    "max": np.maximum,
 }
 
 
@@ -74,41 +79,46 @@ class Function:
     """One function a formula may call: how to print, evaluate and differentiate it."""
 
     latex: str  # "{}" stands for the argument
-    python: str  # over common.xmath; "{0}" stands for the argument's (atomic) expression
+    torch: str  # the torch function of the same name
     value: Callable  # on a numpy scalar, to fold constants
     derivative: Callable  # (graph, u, fn(u)) -> the node of d fn(u) / du
 
 
 FUNCTIONS = {
     "sin": Function(
-        r"\sin\left({}\right)", "sin({0})", xmath.sin, lambda g, u, v: g.call("cos", u)
+        r"\sin\left({}\right)", "torch.sin", xmath.sin, lambda g, u, v: g.call("cos", u)
     ),
     "cos": Function(
-        r"\cos\left({}\right)", "cos({0})", xmath.cos, lambda g, u, v: g.neg(g.call("sin", u))
+        r"\cos\left({}\right)", "torch.cos", xmath.cos, lambda g, u, v: g.neg(g.call("sin", u))
     ),
     "tan": Function(
         r"\tan\left({}\right)",
-        "sin({0}) / cos({0})",  # xmath has no tan
+        "torch.tan",
         lambda u: xmath.sin(u) / xmath.cos(u),
         lambda g, u, v: g.binary("/", g.num(1.0), g.binary("^", g.call("cos", u), g.num(2.0))),
     ),
-    "exp": Function("e^{{{}}}", "exp({0})", xmath.exp, lambda g, u, v: v),
+    "exp": Function("e^{{{}}}", "torch.exp", xmath.exp, lambda g, u, v: v),
     "log": Function(
-        r"\ln\left({}\right)", "log({0})", xmath.log, lambda g, u, v: g.binary("/", g.num(1.0), u)
+        r"\ln\left({}\right)", "torch.log", xmath.log, lambda g, u, v: g.binary("/", g.num(1.0), u)
     ),
     "sqrt": Function(
-        r"\sqrt{{{}}}", "sqrt({0})", xmath.sqrt, lambda g, u, v: g.binary("/", g.num(0.5), v)
+        r"\sqrt{{{}}}", "torch.sqrt", xmath.sqrt, lambda g, u, v: g.binary("/", g.num(0.5), v)
     ),
-    "abs": Function(r"\left|{}\right|", "abs({0})", abs, lambda g, u, v: g.call("sign", u)),
+    "abs": Function(r"\left|{}\right|", "torch.abs", abs, lambda g, u, v: g.call("sign", u)),
     "tanh": Function(
         r"\tanh\left({}\right)",
-        "tanh({0})",
+        "torch.tanh",
         xmath.tanh,
         lambda g, u, v: g.binary("-", g.num(1.0), g.binary("^", v, g.num(2.0))),
     ),
 }
 # Only derivatives call sign (of abs); users do not, so it is not in FUNCTIONS.
-_CALLS = {**FUNCTIONS, "sign": Function("", "sign({0})", xmath.sign, lambda g, u, v: g.num(0.0))}
+_CALLS = {**FUNCTIONS, "sign": Function("", "torch.sign", xmath.sign, lambda g, u, v: g.num(0.0))}
+# Functions of two arguments: (LaTeX with "{0}", "{1}" for the arguments, torch function).
+BINARY_FUNCTIONS = {
+    "min": (r"\min\left({0}, {1}\right)", "torch.minimum"),
+    "max": (r"\max\left({0}, {1}\right)", "torch.maximum"),
+}
 
 _X, _Y = 1, 2  # dependency bits
 _MAX_INT_POWER = 64  # x ** n with an int n this small is exact repeated multiplication in Numba
@@ -165,10 +175,20 @@ class Graph:
             return self.num(_fold(_CALLS[fn].value, v))
         return self._intern(("call", fn, a), self.deps[a])
 
+    def select(self, a: int, b: int, p: int, q: int) -> int:
+        """``p`` where ``a <= b``, else ``q`` (the derivative of min and max)."""
+        va, vb = self.value(a), self.value(b)
+        if p == q or (va is not None and vb is not None):
+            return p if p == q or va <= vb else q
+        deps = self.deps[a] | self.deps[b] | self.deps[p] | self.deps[q]
+        return self._intern(("select", a, b, p, q), deps)
+
     def binary(self, op: str, a: int, b: int) -> int:
         va, vb = self.value(a), self.value(b)
         if va is not None and vb is not None:
             return self.num(_fold(BINARY[op], va, vb))
+        if op in ("min", "max"):
+            return self._intern((op, a, b), self.deps[a] | self.deps[b])
         if op in "+-" and vb == 0.0:
             return a
         if op == "+" and va == 0.0:
@@ -198,7 +218,7 @@ class Graph:
                 return self.neg(self.lower(arg))
             case Call(fn, arg):
                 return self.call(fn, self.lower(arg))
-            case BinOp(op, left, right):
+            case BinOp(op, left, right) | BinaryCall(op, left, right):
                 return self.binary(op, self.lower(left), self.lower(right))
         raise TypeError(f"not a formula node: {node!r}")
 
@@ -218,6 +238,9 @@ class Graph:
             elif key[0] == "call":
                 fn, u = key[1], key[2]
                 d[i] = self.binary("*", _CALLS[fn].derivative(self, u, i), d[u])
+            elif key[0] == "select":  # piecewise: the derivative of the branch taken
+                _, a, b, p, q = key
+                d[i] = self.select(a, b, d[p], d[q])
             else:
                 d[i] = self._binary_derivative(i, key, d, zero)
         return d[root]
@@ -225,6 +248,12 @@ class Graph:
     def _binary_derivative(self, i: int, key: tuple, d: dict, zero: int) -> int:
         op, a, b = key
         da, db = d[a], d[b]
+        # At a tie both take the first argument's derivative: min(a, b) picks a where a <= b,
+        # max(a, b) picks a where a >= b, so the gradient is one-sided but never averaged.
+        if op == "min":
+            return self.select(a, b, da, db)
+        if op == "max":
+            return self.select(b, a, da, db)
         if op in "+-":
             return self.binary(op, da, db)
         if op == "*":
@@ -242,91 +271,62 @@ class Graph:
         )
         return self.binary("*", i, rate)
 
-    def _atom(self, i: int, exponent: bool = False) -> str:
-        key = self.nodes[i]
-        if key[0] == "var":
-            return key[1]
-        if key[0] != "num":
-            return f"t{i}"
-        v = self.value(i)
-        # A negative int exponent raises ZeroDivisionError at 0 even in Numba's numpy mode.
-        if exponent and v.is_integer() and 0 <= v <= _MAX_INT_POWER:
-            return str(int(v))
-        if math.isnan(v):
-            return "_NAN"
-        text = "_INF" if math.isinf(v) else repr(abs(v))
-        return f"(-{text})" if v < 0 else text
-
-    def _expression(self, i: int) -> str:
-        key = self.nodes[i]
-        if key[0] == "neg":
-            return f"-{self._atom(key[1])}"
-        if key[0] == "call":
-            return _CALLS[key[1]].python.format(self._atom(key[2]))
-        op, a, b = key
-        if op == "^":
-            return f"{self._atom(a)} ** {self._atom(b, exponent=True)}"
-        return f"{self._atom(a)} {op} {self._atom(b)}"
-
-    def _broadcast(self, i: int) -> str:
-        """Every output depends on x and y, so arrays of any broadcastable shapes come back."""
-        terms = [] if self.value(i) == 0.0 else [self._atom(i)]
-        terms += [f"0.0 * {v}" for v, bit in (("x", _X), ("y", _Y)) if not self.deps[i] & bit]
-        return " + ".join(terms)
-
-    def function_source(self, name: str, outputs: tuple[int, ...]) -> str:
-        """``def name(x, y, a)``: one line per reachable operation, in topological order."""
+    def section(self, outputs: tuple[int, int]) -> list[float]:
+        """One program section computing ``outputs`` (see :mod:`landscapes._formula_vm`)."""
         reachable, stack = set(), list(outputs)
         while stack:
             i = stack.pop()
             if i not in reachable:
                 reachable.add(i)
                 stack.extend(c for c in self.nodes[i][1:] if isinstance(c, int))
-        lines = [f"def {name}(x, y, a):"]
-        lines += [
-            f"    t{i} = {self._expression(i)}"
-            for i in sorted(reachable)
-            if self.nodes[i][0] not in ("num", "var")
-        ]
-        lines.append(f"    return {', '.join(self._broadcast(i) for i in outputs)}")
-        return "\n".join(lines) + "\n"
+        register: dict[int, int] = {}
+        rows: list[tuple] = []
+        for i in sorted(reachable):  # ids are topological
+            key = self.nodes[i]
+            if key[0] == "var":
+                register[i] = 0 if key[1] == "x" else 1
+                continue
+            rows.append(self._instruction(key, register))
+            register[i] = len(rows) + 1  # registers 0 and 1 hold x and y
+        head = [len(rows)]
+        for i in outputs:
+            head += [register[i], self.deps[i]]
+        return head + [v for row in rows for v in (*row, *[0] * (vm.WIDTH - len(row)))]
+
+    def _instruction(self, key: tuple, register: dict[int, int]) -> tuple:
+        if key[0] == "num":
+            return (vm.CONST, float.fromhex(key[1]))
+        if key[0] == "neg":
+            return (vm.NEG, register[key[1]])
+        if key[0] == "call":
+            return (vm.OPS.index(key[1]), register[key[2]])
+        if key[0] == "select":
+            return (vm.SELECT, *(register[c] for c in key[1:]))
+        op, a, b = key
+        n = self.value(b)
+        # Small int powers are exact repeated multiplication (a negative one would divide 1
+        # by 0 at 0 instead of giving inf); the rest go through pow.
+        if op == "^" and n is not None and n.is_integer() and 0 <= n <= _MAX_INT_POWER:
+            return (vm.POWI, register[a], int(n))
+        return (vm.OPS.index(op), register[a], register[b])
 
 
-_HEADER = '''"""Generated by landscapes.formula from: {canonical}"""
-
-import math
-
-from common.xmath import cos, exp, log, sign, sin, sqrt, tanh
-
-_INF = math.inf
-_NAN = math.nan
-
-
-'''
-
-
-_SAFE = frozenset("0123456789abcdefghijklmnopqrstuvwxyz.+-*/^() ")
-
-
-def module_source(tree: Node, canonical: str) -> str:
-    """Python source of ``f`` and ``grad`` for a parsed formula (``canonical`` is its text)."""
-    if not set(canonical) <= _SAFE:  # printed from the tree, so this never fires
-        raise ValueError(f"formula: cannot generate code for {canonical!r}")
+def program(tree: Node) -> bytes:
+    """The value and the gradient of a parsed formula as one program, float64 bytes."""
     g = Graph()
     root = g.lower(tree)
     dx, dy = g.derivative(root, "x"), g.derivative(root, "y")
-    return (
-        _HEADER.format(canonical=canonical)
-        + g.function_source("f", (root,))
-        + "\n\n"
-        + g.function_source("grad", (dx, dy))
-    )
+    value, gradient = g.section((root, root)), g.section((dx, dy))
+    operations = max(value[0], gradient[0])
+    if operations > vm.MAX_REGISTERS - 2:  # the parser's limits keep far below this
+        raise ValueError(
+            f"formula: too complex: {operations} operations to evaluate; allowed: at most "
+            f"{vm.MAX_REGISTERS - 2}"
+        )
+    return np.array([2, 2 + len(value), *value, *gradient], dtype=np.float64).tobytes()
 
 
-def load(tree: Node, canonical: str) -> tuple[Callable, Callable]:
-    """``(f, grad)`` of a parsed formula, from a module importable by its name."""
-    name = "optim_lab_formula_" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    if name not in sys.modules:  # the source is printed only when the module is new
-        generated_module("formulas", name, module_source(tree, canonical))
-    module = sys.modules[name]
-    return module.f, module.grad
+def constant(tree: Node) -> float | None:
+    """The value of a tree without x and y (folded as the program folds it), else None."""
+    g = Graph()
+    return g.value(g.lower(tree))

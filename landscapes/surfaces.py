@@ -9,7 +9,9 @@ parameterised surface, ``bowl``, keeps its minimum at the origin for every ``kap
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from common.params import Interval, Param, lookup, validate
 from landscapes import _functions as fn
@@ -20,7 +22,9 @@ class Surface:
     """One entry of :data:`SURFACES`: ``f(x, y, a)`` and ``grad(x, y, a)`` plus teaching data.
 
     ``a`` is :func:`surface_args`'s tuple (a float64 array inside Numba), empty for surfaces
-    without parameters.
+    without parameters. ``torch`` is ``f`` as a torch expression in tensors ``x``, ``y`` and
+    the parameters by name, using only ``torch.*`` and ``math.*`` (what "Copy as PyTorch"
+    writes; tests hold it to ``f``).
     """
 
     name: str
@@ -35,9 +39,14 @@ class Surface:
     local_minima: tuple[tuple[float, float], ...] = ()
     params: tuple[Param, ...] = ()
     formula: str = ""
+    torch: str = ""
     # f is finite at every (x, y) with |x|, |y| <= finite_within (0: nothing known). Where that
     # covers the divergence box, the batch kernel need not evaluate f at every step.
     finite_within: float = 0.0
+    # Read-only values the Numba engine appends to the parameters in ``a``: a custom formula's
+    # program, which its kernel functions (f.kernel, grad.kernel) interpret. Python callers of
+    # f and grad never pass them. Not compared: f and grad already identify the program.
+    kernel_data: np.ndarray = field(default_factory=lambda: np.empty(0), compare=False, repr=False)
 
 
 def _square(half_width: float) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -55,6 +64,7 @@ _ALL = (
     Surface(
         name="rosenbrock",
         title="Rosenbrock",
+        torch="(1 - x) ** 2 + 100 * (y - x**2) ** 2",
         f=fn.rosenbrock,
         grad=fn.rosenbrock_grad,
         domain=((-2.0, 2.0), (-1.0, 3.0)),
@@ -68,6 +78,8 @@ _ALL = (
     Surface(
         name="rastrigin",
         title="Rastrigin",
+        torch="20 + x**2 - 10 * torch.cos(2 * math.pi * x) + y**2"
+        " - 10 * torch.cos(2 * math.pi * y)",
         f=fn.rastrigin,
         grad=fn.rastrigin_grad,
         domain=_square(5.12),
@@ -82,6 +94,9 @@ _ALL = (
     Surface(
         name="ackley",
         title="Ackley",
+        torch="-20 * torch.exp(-0.2 * torch.sqrt(0.5 * (x**2 + y**2)))"
+        " - torch.exp(0.5 * (torch.cos(2 * math.pi * x) + torch.cos(2 * math.pi * y)))"
+        " + math.e + 20",
         f=fn.ackley,
         grad=fn.ackley_grad,
         domain=_square(5.0),
@@ -96,6 +111,7 @@ _ALL = (
     Surface(
         name="himmelblau",
         title="Himmelblau",
+        torch="(x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2",
         f=fn.himmelblau,
         grad=fn.himmelblau_grad,
         domain=_square(5.0),
@@ -115,6 +131,7 @@ _ALL = (
     Surface(
         name="beale",
         title="Beale",
+        torch="(1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2",
         f=fn.beale,
         grad=fn.beale_grad,
         domain=_square(4.5),
@@ -129,6 +146,7 @@ _ALL = (
     Surface(
         name="booth",
         title="Booth",
+        torch="(x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2",
         f=fn.booth,
         grad=fn.booth_grad,
         domain=_square(10.0),
@@ -143,6 +161,10 @@ _ALL = (
     Surface(
         name="goldstein_price",
         title="Goldstein-Price",
+        torch="(1 + (x + y + 1) ** 2"
+        " * (19 - 14 * x + 3 * x**2 - 14 * y + 6 * x * y + 3 * y**2))"
+        " * (30 + (2 * x - 3 * y) ** 2"
+        " * (18 - 32 * x + 12 * x**2 + 48 * y - 36 * x * y + 27 * y**2))",
         f=fn.goldstein_price,
         grad=fn.goldstein_price_grad,
         domain=_square(2.0),
@@ -159,6 +181,7 @@ _ALL = (
     Surface(
         name="styblinski_tang",
         title="Styblinski-Tang",
+        torch="0.5 * (x**4 - 16 * x**2 + 5 * x + y**4 - 16 * y**2 + 5 * y)",
         f=fn.styblinski_tang,
         grad=fn.styblinski_tang_grad,
         domain=_square(5.0),
@@ -178,6 +201,7 @@ _ALL = (
     Surface(
         name="six_hump_camel",
         title="Six-hump camel",
+        torch="(4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (4 * y**2 - 4) * y**2",
         f=fn.six_hump_camel,
         grad=fn.six_hump_camel_grad,
         domain=((-2.0, 2.0), (-1.0, 1.0)),
@@ -198,6 +222,9 @@ _ALL = (
     Surface(
         name="levy13",
         title="Lévy N.13",
+        torch="torch.sin(3 * math.pi * x) ** 2"
+        " + (x - 1) ** 2 * (1 + torch.sin(3 * math.pi * y) ** 2)"
+        " + (y - 1) ** 2 * (1 + torch.sin(2 * math.pi * y) ** 2)",
         f=fn.levy13,
         grad=fn.levy13_grad,
         domain=_square(10.0),
@@ -212,6 +239,7 @@ _ALL = (
     Surface(
         name="saddle",
         title="Saddle",
+        torch="x**2 - y**2",
         f=fn.saddle,
         grad=fn.saddle_grad,
         domain=_square(2.0),
@@ -226,6 +254,7 @@ _ALL = (
     Surface(
         name="monkey_saddle",
         title="Monkey saddle",
+        torch="x**3 - 3 * x * y**2",
         f=fn.monkey_saddle,
         grad=fn.monkey_saddle_grad,
         domain=_square(2.0),
@@ -240,6 +269,7 @@ _ALL = (
     Surface(
         name="bowl",
         title="Ill-conditioned bowl",
+        torch="0.5 * (x**2 + kappa * y**2)",
         f=fn.bowl,
         grad=fn.bowl_grad,
         domain=_square(2.0),
@@ -263,6 +293,7 @@ _ALL = (
     Surface(
         name="double_well",
         title="Double well",
+        torch="3 * x**4 - x**3 - 6 * x**2 + 3 * x + 5 + 10 * y**2",
         f=fn.double_well,
         grad=fn.double_well_grad,
         domain=((-2.0, 2.0), (-1.5, 1.5)),

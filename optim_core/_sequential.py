@@ -2,37 +2,18 @@
 
 At milestone ``m_k`` torch's SequentialLR calls ``_update_lr(0)`` on child k: it restarts from
 the base lr, whatever the previous child left in the optimizer. So child k at global step t is
-simply child k's closed form at ``t - m_k``.
+simply child k's closed form at ``t - m_k``. Which schedules may be a phase, how many steps
+each can run and its torch source are the phases' own entries' to say; this module asks them.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._cyclic import bad_value
+from common.params import shown
 
-SEQUENTIAL_CHILDREN = (
-    "none",
-    "StepLR",
-    "MultiStepLR",
-    "ConstantLR",
-    "LinearLR",
-    "ExponentialLR",
-    "PolynomialLR",
-    "CosineAnnealingLR",
-    "CosineAnnealingWarmRestarts",
-    "InverseTimeLR",
-)
-_OWNS_LR = (
-    "it sets its own lr and momentum: in torch its constructor rewrites the optimizer's"
-    " initial lr or momentum for every child, so the result depends on construction order"
-)
-_NOT_A_CHILD = {
-    "CyclicLR": _OWNS_LR,
-    "OneCycleLR": _OWNS_LR,
-    "ReduceLROnPlateau": "it needs the loss; torch rejects it too",
-    "SequentialLR": "torch cannot restart a nested SequentialLR at a milestone",
-}
+from ._cyclic import bad_value
+from ._torch_text import SCHED, block_list, call, literal
 
 
 @dataclass(frozen=True)
@@ -53,20 +34,21 @@ class ScheduleList:
         return []
 
 
-def check_sequential(p: dict, child_params) -> dict:
-    """Each child validated by ``child_params(name, values)``, then the milestones."""
+def check_sequential(p: dict, registry: dict, phase_params) -> dict:
+    """Each phase validated by ``phase_params(name, values)``, then the milestones."""
     children = []
     for i, spec in enumerate(p["schedulers"]):
         name = spec["name"]
-        if name not in SEQUENTIAL_CHILDREN:
-            why = _NOT_A_CHILD.get(name, "unknown schedule")
+        if name not in registry or not registry[name].warmup_ok:
+            phases = ", ".join(n for n, d in registry.items() if d.warmup_ok)
+            why = registry[name].not_a_phase if name in registry else "unknown schedule"
             raise ValueError(
-                f"SequentialLR: schedulers[{i}] must name one of {', '.join(SEQUENTIAL_CHILDREN)};"
-                f" got {name!r} ({why})"
+                f"SequentialLR: schedulers[{i}] must name one of {phases};"
+                f" got {shown(name)} ({why})"
             )
         values = {k: v for k, v in spec.items() if k != "name"}
         try:
-            children.append({"name": name, **child_params(name, values)})
+            children.append({"name": name, **phase_params(name, values)})
         except ValueError as err:
             raise ValueError(f"SequentialLR: schedulers[{i}]: {err}") from None
     milestones = p["milestones"]
@@ -86,6 +68,34 @@ def sequential_lr(t: np.ndarray, lr0: float, p: dict, registry: dict) -> np.ndar
     out = np.empty(t.shape)
     for k, spec in enumerate(p["schedulers"]):
         here = child == k
-        params = {name: v for name, v in spec.items() if name != "name"}
-        out[here] = registry[spec["name"]].lr_fn(t[here] - starts[k], lr0, params)
+        out[here] = registry[spec["name"]].lr_fn(t[here] - starts[k], lr0, _values(spec))
     return out
+
+
+def check_phase_steps(p: dict, steps: int, registry: dict) -> None:
+    """Each phase's own ``steps_check`` on the steps it runs of a ``steps``-step run."""
+    starts = (0, *p["milestones"])
+    ends = (*p["milestones"], steps)
+    for i, (spec, start, end) in enumerate(zip(p["schedulers"], starts, ends, strict=True)):
+        check = registry[spec["name"]].steps_check
+        if check is None or min(end, steps) <= start:
+            continue
+        try:
+            check(_values(spec), min(end, steps) - start)
+        except ValueError as err:
+            raise ValueError(f"SequentialLR: schedulers[{i}]: {err}") from None
+
+
+def sequential_source(p: dict, indent: int, registry: dict) -> str:
+    """torch's SequentialLR of each phase's own source."""
+    children = [
+        registry[c["name"]].torch_source(_values(c), indent + 8, True) for c in p["schedulers"]
+    ]
+    inner = block_list(children, indent + 4)
+    milestones = literal(list(p["milestones"]))
+    args = ["optimizer", f"schedulers={inner}", f"milestones={milestones}"]
+    return call(f"{SCHED}SequentialLR", args, indent)
+
+
+def _values(spec: dict) -> dict:
+    return {k: v for k, v in spec.items() if k != "name"}

@@ -1,7 +1,8 @@
 """Copy as PyTorch: runs as a self-contained script that uses ``torch.optim`` itself.
 
-:func:`to_pytorch` writes a script that imports only ``torch`` and ``math``, writes each
-surface out in torch operations (:data:`TORCH_SURFACES`, tested against the registry's ``f``),
+:func:`to_pytorch` writes a script that imports only ``torch`` and ``math``, writes the
+surface out in torch operations (each surface entry's ``torch`` source, a built-in's or one
+generated from a user's formula, tested against the entry's ``f``),
 builds each run's ``torch.optim`` optimizer and ``torch.optim.lr_scheduler`` scheduler, and
 steps them in float64 with the lab's loop: read the loss, add the gradient noise, step, step
 the scheduler (ReduceLROnPlateau with the loss), stop on divergence or convergence as the lab
@@ -16,44 +17,13 @@ torch.optim has no Lion and no Adam without bias correction (a lab option); the 
 carries a minimal optimizer class of its own.
 """
 
-import json
-import math
+from landscapes import Surface
 
-from landscapes import get_surface
-
+from ._torch_text import WIDTH, call, keywords, literal, string
 from .engines.prepare import limits
-from .optimizers import get_optimizer
-from .schedules import SCHEDULES
 from .spec import RunSpec, thaw_dict
 
-# Each surface's f in torch operations on tensors x, y (and the surface's parameters by name).
-TORCH_SURFACES: dict[str, str] = {
-    "rosenbrock": "(1 - x) ** 2 + 100 * (y - x**2) ** 2",
-    "rastrigin": "20 + x**2 - 10 * torch.cos(2 * math.pi * x) + y**2"
-    " - 10 * torch.cos(2 * math.pi * y)",
-    "ackley": "-20 * torch.exp(-0.2 * torch.sqrt(0.5 * (x**2 + y**2)))"
-    " - torch.exp(0.5 * (torch.cos(2 * math.pi * x) + torch.cos(2 * math.pi * y))) + math.e + 20",
-    "himmelblau": "(x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2",
-    "beale": "(1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2",
-    "booth": "(x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2",
-    "goldstein_price": "(1 + (x + y + 1) ** 2"
-    " * (19 - 14 * x + 3 * x**2 - 14 * y + 6 * x * y + 3 * y**2))"
-    " * (30 + (2 * x - 3 * y) ** 2"
-    " * (18 - 32 * x + 12 * x**2 + 48 * y - 36 * x * y + 27 * y**2))",
-    "styblinski_tang": "0.5 * (x**4 - 16 * x**2 + 5 * x + y**4 - 16 * y**2 + 5 * y)",
-    "six_hump_camel": "(4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (4 * y**2 - 4) * y**2",
-    "levy13": "torch.sin(3 * math.pi * x) ** 2"
-    " + (x - 1) ** 2 * (1 + torch.sin(3 * math.pi * y) ** 2)"
-    " + (y - 1) ** 2 * (1 + torch.sin(2 * math.pi * y) ** 2)",
-    "saddle": "x**2 - y**2",
-    "monkey_saddle": "x**3 - 3 * x * y**2",
-    "bowl": "0.5 * (x**2 + kappa * y**2)",
-    "double_well": "3 * x**4 - x**3 - 6 * x**2 + 3 * x + 5 + 10 * y**2",
-}
-
 LAB_ONLY_HYPERPARAMETERS = ("bias_correction",)
-_SCHED = "torch.optim.lr_scheduler."
-_WIDTH = 99
 
 _HEADER = '''"""{runs} from optim-lab, reproduced with torch.optim ("Copy as PyTorch").
 
@@ -73,7 +43,7 @@ _TRAIN = '''
 
 def train(label, f, p, optimizer, scheduler, steps, noise, seed, tol, box):
     """The lab's loop; stops like the lab: diverged when the loss is not finite or the iterate
-    leaves box = (centre_x, centre_y, half_width), converged when |g| and |step| <= tol."""
+    leaves box = (centre_x, centre_y, half_width), converged when |g| and |step| <= tol > 0."""
     generator = torch.Generator().manual_seed(seed)
     centre, half_width = torch.tensor(box[:2]), box[2]
     status, stop = "max steps", steps
@@ -94,7 +64,7 @@ def train(label, f, p, optimizer, scheduler, steps, noise, seed, tol, box):
             scheduler.step(loss.item())
         elif scheduler is not None and t < steps - 1:  # no lr is needed after the last step
             scheduler.step()
-        if grad.abs().max() <= tol and (p.detach() - before).abs().max() <= tol:
+        if tol > 0 and grad.abs().max() <= tol and (p.detach() - before).abs().max() <= tol:
             status, stop = "converged", t + 1
             break
     else:
@@ -103,25 +73,6 @@ def train(label, f, p, optimizer, scheduler, steps, noise, seed, tol, box):
     print(f"{label}: {status} after {stop} steps at ({x!r}, {y!r}), loss {new_loss!r}")
     return {"label": label, "status": status, "stop_step": stop, "position": (x, y),
             "loss": new_loss}
-'''
-
-_LION = '''
-
-class Lion(torch.optim.Optimizer):
-    """Lion, Chen et al. (2023), Algorithm 2 with decoupled weight decay (not in torch.optim)."""
-
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
-        super().__init__(params, {"lr": lr, "betas": betas, "weight_decay": weight_decay})
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                m = self.state[p].setdefault("exp_avg", torch.zeros_like(p))
-                p.mul_(1 - group["lr"] * group["weight_decay"])
-                p.add_(torch.sign(m.lerp(p.grad, 1 - beta1)), alpha=-group["lr"])
-                m.lerp_(p.grad, 1 - beta2)
 '''
 
 _RAW_ADAM = '''
@@ -163,22 +114,14 @@ class AdamWithoutBiasCorrection(torch.optim.Optimizer):
 def to_pytorch(specs: list[RunSpec]) -> str:
     """A runnable Python script reproducing ``specs`` with torch.optim (see the module doc).
 
-    Raises ValueError for a surface without a torch formula in :data:`TORCH_SURFACES`.
     Noise-free runs reproduce the Numba engine's to rounding; noisy ones use torch's random
     generator and so match only in distribution.
     """
     if not specs:
         raise ValueError("to_pytorch: no runs to export")
-    surfaces = dict.fromkeys(s.surface for s in specs)
-    missing = [name for name in surfaces if name not in TORCH_SURFACES]
-    if missing:
-        raise ValueError(
-            f"to_pytorch: no torch formula for surface {missing[0]!r}; "
-            f"expected one of {', '.join(TORCH_SURFACES)}"
-        )
-    body = "".join(surface_source(name) for name in surfaces)
-    if any(s.optimizer == "Lion" for s in specs):
-        body += _LION
+    surfaces = {s.surface_def.name: s.surface_def for s in specs}
+    body = "".join(surface_source(surface) for surface in surfaces.values())
+    body += "".join(opt.script_class for opt in dict.fromkeys(s.optimizer_def for s in specs))
     if any(_without_bias_correction(s) for s in specs):
         body += _RAW_ADAM
     body += _TRAIN + "\n\ndef main():\n    results = []\n"
@@ -188,14 +131,14 @@ def to_pytorch(specs: list[RunSpec]) -> str:
     return _HEADER.format(runs=runs) + body
 
 
-def surface_source(name: str) -> str:
+def surface_source(surface: Surface) -> str:
     """``def <name>(x, y, <params>): return <torch expression>`` for one surface."""
-    params = "".join(f", {p.name}" for p in get_surface(name).params)
-    return f"\n\ndef {name}(x, y{params}):\n    return {TORCH_SURFACES[name]}\n"
+    params = "".join(f", {p.name}" for p in surface.params)
+    return f"\n\ndef {surface.name}(x, y{params}):\n    return {surface.torch}\n"
 
 
 def _run_source(index: int, spec: RunSpec) -> str:
-    opt = get_optimizer(spec.optimizer)
+    opt = spec.optimizer_def
     h = spec.h
     kwargs = {"lr": h["lr"]}
     kwargs |= {k: v for k, v in h.items() if v != opt.defaults[k] and k != "lr"}
@@ -208,28 +151,29 @@ def _run_source(index: int, spec: RunSpec) -> str:
             kwargs.setdefault("weight_decay", h["weight_decay"])
     else:
         cls = f"torch.optim.{opt.torch_class}" if opt.torch_class else opt.name
-    _, bound, cx, cy = (float(v) for v in limits(spec, get_surface(spec.surface)))
+    tol, bound, cx, cy = (float(v) for v in limits(spec, spec.surface_def))
     loop = {
         "steps": spec.steps,
         "noise": spec.noise,
         "seed": spec.seed,
-        "tol": spec.tol,
+        "tol": tol,
         "box": (cx, cy, bound),
     }
-    f = spec.surface
+    f = spec.surface_def.name
     if spec.surface_params:
-        args = ", ".join(["x", "y", *_keywords(dict(spec.surface_params))])
+        args = ", ".join(["x", "y", *keywords(dict(spec.surface_params))])
         f = f"lambda x, y: {f}({args})"
-    train = f"train({_string(spec.label)}, {f}, p, optimizer, scheduler, **loop)"
+    train = f"train({string(spec.label)}, {f}, p, optimizer, scheduler, **loop)"
+    scheduler = spec.lr_schedule.definition.torch_source(thaw_dict(spec.schedule_params), 4)
     lines = [
         f"    # {index}. {' '.join(spec.label.split()) or 'run'}: {spec.optimizer},"
         f" schedule {spec.schedule}",
-        f"    p = torch.tensor({_literal(list(spec.start))}, requires_grad=True)",
-        f"    optimizer = {_call(cls, ['[p]', *_keywords(kwargs)], 4)}",
-        f"    scheduler = {_scheduler(spec.schedule, thaw_dict(spec.schedule_params), 4)}",
-        f"    loop = {_literal(loop, 4)}",
+        f"    p = torch.tensor({literal(list(spec.start))}, requires_grad=True)",
+        f"    optimizer = {call(cls, ['[p]', *keywords(kwargs)], 4)}",
+        f"    scheduler = {scheduler}",
+        f"    loop = {literal(loop, 4)}",
         f"    results.append({train})"
-        if len(train) <= _WIDTH - 20
+        if len(train) <= WIDTH - 20
         else f"    results.append(\n        {train}\n    )",
     ]
     return "\n".join(lines) + "\n"
@@ -237,68 +181,3 @@ def _run_source(index: int, spec: RunSpec) -> str:
 
 def _without_bias_correction(spec: RunSpec) -> bool:
     return spec.h.get("bias_correction", True) is False
-
-
-def _scheduler(name: str, params: dict, indent: int, child: bool = False) -> str:
-    if name == "none":
-        # A SequentialLR child "none" keeps the base lr: a LambdaLR with factor 1.
-        return f"{_SCHED}LambdaLR(optimizer, lambda t: 1.0)" if child else "None"
-    if name == "InverseTimeLR":
-        k = "t // {}" if params["staircase"] else "t / {}"
-        rate, steps = params["decay_rate"], params["decay_steps"]
-        return f"{_SCHED}LambdaLR(optimizer, lambda t: 1 / (1 + {rate!r} * ({k.format(steps)})))"
-    if name == "SequentialLR":
-        children = [
-            _scheduler(c["name"], {k: v for k, v in c.items() if k != "name"}, indent + 8, True)
-            for c in params["schedulers"]
-        ]
-        inner = _list(children, indent + 4)
-        milestones = _literal(list(params["milestones"]))
-        args = ["optimizer", f"schedulers={inner}", f"milestones={milestones}"]
-        return _call(f"{_SCHED}SequentialLR", args, indent)
-    table = {p.name: p.default for p in SCHEDULES[name].params}
-    shown = {k: v for k, v in params.items() if table[k] is None or v != table[k]}
-    return _call(f"{_SCHED}{name}", ["optimizer", *_keywords(shown)], indent)
-
-
-def _keywords(values: dict) -> list[str]:
-    return [f"{k}={_literal(v)}" for k, v in values.items()]
-
-
-def _string(text: str) -> str:
-    """A double-quoted Python literal: JSON's escapes are all valid Python escapes."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _literal(value, indent: int | None = None) -> str:
-    """Python source for a value (tuples stay tuples, floats round-trip); a dict wider than
-    the page at ``indent`` gets one entry per line."""
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, float) and math.isinf(value):
-        return "math.inf" if value > 0 else "-math.inf"
-    if isinstance(value, list):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, dict):
-        items = [f"{_string(k)}: {_literal(v)}" for k, v in value.items()]
-        one_line = "{" + ", ".join(items) + "}"
-        if indent is None or indent + 7 + len(one_line) <= _WIDTH:
-            return one_line
-        return "{\n" + "".join(f"{' ' * (indent + 4)}{i},\n" for i in items) + " " * indent + "}"
-    return repr(value)
-
-
-def _call(func: str, args: list[str], indent: int) -> str:
-    """``func(a, b)`` on one line if it fits, else one argument per line (black's layout)."""
-    one_line = f"{func}({', '.join(args)})"
-    if indent + len(one_line) <= _WIDTH and "\n" not in one_line:
-        return one_line
-    pad = " " * (indent + 4)
-    return f"{func}(\n" + "".join(f"{pad}{a},\n" for a in args) + " " * indent + ")"
-
-
-def _list(items: list[str], indent: int) -> str:
-    pad = " " * (indent + 4)
-    return "[\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + "]"

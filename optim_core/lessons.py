@@ -22,10 +22,11 @@ from .trajectory import Trajectory
 LESSONS_DIR = pathlib.Path(__file__).resolve().parents[1] / "assets" / "lessons"
 MAX_RUNS = 4
 
-_SHARED = ("surface", "surface_params", "start", "steps", "noise", "seed")  # same for every run
+# The same for every run; a lesson may race on its own formula (surface "custom").
+_SHARED = ("surface", "formula", "domain", "surface_params", "start", "steps", "noise", "seed")
 _FIELDS = ("id", "title", "watch", *_SHARED, "runs")
 _RUN_FIELDS = ("label", "optimizer", "hyperparameters", "schedule", "schedule_params")
-_OPTIONAL = {"surface_params": {}, "noise": 0.0, "seed": 0}
+_OPTIONAL = {"formula": "", "domain": None, "surface_params": {}, "noise": 0.0, "seed": 0}
 _RUN_OPTIONAL = {"hyperparameters": {}, "schedule": "none", "schedule_params": {}}
 # A sentence ends at . ! or ? followed by white space or the end, so "0.05" is not a boundary.
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
@@ -37,6 +38,8 @@ class Lesson:
     title: str
     watch: str
     surface: str
+    formula: str
+    domain: tuple | None
     surface_params: dict
     start: tuple[float, float]
     steps: int

@@ -1,13 +1,16 @@
 """Many runs at once, summarised: basins of attraction, hyperparameter sensitivity, noise fans.
 
 Each map is a grid of runs through the batch engines (final points only), so a 256 x 256
-basin map is 65,536 runs of the vectorised kernel.
+basin map is 65,536 runs of the vectorised kernel. Each size is checked against its bound in
+``common.limits`` before any run starts (an unbounded ensemble once ran 162 s, then ran out
+of memory).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from common.limits import BASIN_RESOLUTION, ENSEMBLE_RUNS, SENSITIVITY_CELLS, check_size
 from landscapes import resolve_surface
 
 from .engines import numba_engine
@@ -45,11 +48,9 @@ class SensitivityMap:
 
 
 def basin_map(spec: RunSpec, resolution: int = 128, engine=numba_engine) -> BasinMap:
-    """Start a run from every point of a ``resolution``² grid over the surface's domain."""
-    if not 2 <= resolution <= 1024:
-        raise ValueError(
-            f"basin map: 'resolution' must be an integer in [2, 1024]; got {resolution!r}"
-        )
+    """Start a run from every point of a ``resolution``² grid over the surface's domain
+    (``resolution`` in [2, MAX_BASIN_RESOLUTION])."""
+    resolution = check_size("basin map", "resolution", BASIN_RESOLUTION, resolution)
     surface = resolve_surface(spec.surface, spec.formula, spec.domain)
     (x0, x1), (y0, y1) = surface.domain
     xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
@@ -84,9 +85,12 @@ def sensitivity_map(
     """Final loss over a grid of two settings, e.g. ("lr", lrs) x ("momentum", ms).
 
     Names are optimizer hyperparameters, ``betas[0]``/``betas[1]``, or schedule parameters
-    written ``schedule.<name>`` (e.g. ``schedule.max_lr``).
+    written ``schedule.<name>`` (e.g. ``schedule.max_lr``). Each axis has at most
+    ``MAX_SENSITIVITY_CELLS`` values.
     """
-    xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    xs, ys = np.asarray(xs, dtype=np.float64).ravel(), np.asarray(ys, dtype=np.float64).ravel()
+    check_size("sensitivity map", "len(xs)", SENSITIVITY_CELLS, xs.size)
+    check_size("sensitivity map", "len(ys)", SENSITIVITY_CELLS, ys.size)
     specs = tuple(_with_setting(_with_setting(spec, x_name, x), y_name, y) for y in ys for x in xs)
     result = engine.run_settings(specs)
     shape = (len(ys), len(xs))
@@ -118,7 +122,9 @@ def _with_setting(spec: RunSpec, name: str, value: float) -> RunSpec:
 
 def noise_ensemble(spec: RunSpec, runs: int = 32, engine=numba_engine):
     """``runs`` trajectories differing only in the gradient-noise seed, and the loss band
-    (median, 10% and 90% quantiles per step, over the runs still finite)."""
+    (median, 10% and 90% quantiles per step, over the runs still finite); ``runs`` in
+    [2, MAX_ENSEMBLE_RUNS]."""
+    runs = check_size("noise ensemble", "runs", ENSEMBLE_RUNS, runs)
     if spec.noise <= 0:
         raise ValueError("noise ensemble: 'noise' must be > 0 for the runs to differ; got 0.0")
     trajs = engine.run_many([spec.with_(seed=spec.seed + i) for i in range(runs)])

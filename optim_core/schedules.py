@@ -12,25 +12,27 @@ optimizer's lr, :math:`\mu_t` momentum (Adam: :math:`\beta_1`) at step :math:`t`
 symbols are torch's parameter names.
 
 Validation (once, in :func:`make_schedule`) is stricter than torch's where torch accepts
-values that crash later or mean nothing: integer step counts >= 1, no zero factors, momenta
-ordered, OneCycleLR phases that each span a step, strictly increasing SequentialLR milestones.
+values that crash later or mean nothing: integer step counts in [1, MAX_SCHEDULE_INT], no zero
+factors, momenta ordered, OneCycleLR phases that each span a step, strictly increasing
+SequentialLR milestones; :meth:`Schedule.check_steps` says whether it can run a run's steps.
+
+Each :class:`ScheduleDef` carries what other modules need to know about it (its sidebar
+defaults, its PyTorch source, whether it may follow a warm-up, whether it follows the loss),
+so nothing outside its definition looks at its name.
 """
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from common.limits import SCHEDULE_COUNT0
 from common.params import (
     BOOL,
     FLOAT_NONNEG,
     FLOAT_POS,
+    INT_NONNEG,
     INT_POS,
     UNIT_CLOSED,
-    UNIT_OPEN_RIGHT,
-    Interval,
-    Options,
     Param,
     Sequence,
     lookup,
@@ -38,37 +40,18 @@ from common.params import (
 )
 
 from . import _cyclic, _plateau
-from ._sequential import ScheduleList, check_sequential, sequential_lr
+from ._schedule_def import COUNT, ETA_MIN, FACTOR, REQUIRED, ScheduleDef
+from ._sequential import (
+    ScheduleList,
+    check_phase_steps,
+    check_sequential,
+    sequential_lr,
+    sequential_source,
+)
+from ._torch_text import lambda_lr
 
-
-class _Required:
-    """Default of a parameter torch requires (StepLR's step_size): it must be given."""
-
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED = _Required()
 PLATEAU_TABLE_ORDER = _plateau.TABLE_ORDER
-
-FACTOR = Interval(0.0, 1.0, "right")
-UNIT_OPEN = Interval(0.0, 1.0, "neither")
 _LR = Param("lr", REQUIRED, FLOAT_NONNEG, "the optimizer's lr, the base lr eta_0")
-
-
-@dataclass(frozen=True)
-class ScheduleDef:
-    name: str  # torch class name, the registry key
-    params: tuple[Param, ...]  # torch names and defaults; lr only where the scheduler owns it
-    latex: str
-    description: str
-    lr_fn: Callable  # (t, lr0, params) -> lr[t]
-    momentum_fn: Callable | None = None  # (t, params) -> momentum[t], if it can cycle momentum
-    check: Callable | None = None  # cross-parameter checks: params -> params (normalised)
-
-    @property
-    def cycles_momentum(self) -> bool:
-        return self.momentum_fn is not None
 
 
 @dataclass(frozen=True)
@@ -77,22 +60,37 @@ class Schedule:
     params: dict  # validated, defaults filled
     lr0: float  # the optimizer's lr
 
+    @property
+    def definition(self) -> ScheduleDef:
+        return SCHEDULES[self.name]
+
     def lr(self, steps) -> np.ndarray:
         """The lr used by ``optimizer.step()`` number t, for each t in ``steps`` (float64)."""
         t = _steps(steps)
-        return np.asarray(SCHEDULES[self.name].lr_fn(t, self.lr0, self.params), np.float64)
+        return np.asarray(self.definition.lr_fn(t, self.lr0, self.params), np.float64)
 
     def momentum(self, steps) -> np.ndarray | None:
         """Momentum (or beta1) used at step t when the schedule cycles it, else None."""
-        fn = SCHEDULES[self.name].momentum_fn
+        fn = self.definition.momentum_fn
         if fn is None or not self.params["cycle_momentum"]:
             return None
         return np.asarray(fn(_steps(steps), self.params), np.float64)
 
     @property
     def plateau(self) -> dict | None:
-        """ReduceLROnPlateau's validated params; the engine applies them from the loss."""
-        return dict(self.params) if self.name == "ReduceLROnPlateau" else None
+        """The validated params of a schedule that follows the loss (ReduceLROnPlateau): the
+        engine applies them from the loss."""
+        return dict(self.params) if self.definition.loss_driven else None
+
+    def check_steps(self, steps: int) -> None:
+        """ValueError, in the standard message, unless it can run ``steps`` optimizer steps
+        (torch's OneCycleLR raises when stepped past ``total_steps``)."""
+        steps = _RUN_STEPS.check(self.name, steps)
+        if self.definition.steps_check is not None:
+            self.definition.steps_check(self.params, steps)
+
+
+_RUN_STEPS = Param("steps", 1, INT_POS, "optimizer steps of the run")
 
 
 def _steps(steps) -> np.ndarray:
@@ -102,7 +100,7 @@ def _steps(steps) -> np.ndarray:
     return t.astype(np.int64)
 
 
-def make_schedule(name: str, lr: float, **params) -> Schedule:
+def make_schedule(name: str, lr: float, /, **params) -> Schedule:
     """The schedule ``name`` with base lr ``lr``, validated once (raises ValueError)."""
     definition = lookup("schedule", SCHEDULES, name)
     return Schedule(name, validated_params(definition, params), _LR.check(name, lr))
@@ -148,6 +146,16 @@ def _inverse_time(t: np.ndarray, lr0: float, p: dict) -> np.ndarray:
     return lr0 / (1 + p["decay_rate"] * k)
 
 
+def _inverse_time_source(p: dict, indent: int, child: bool) -> str:
+    k = "t // {}" if p["staircase"] else "t / {}"
+    return lambda_lr(f"1 / (1 + {p['decay_rate']!r} * ({k.format(p['decay_steps'])}))")
+
+
+def _none_source(p: dict, indent: int, child: bool) -> str:
+    # A SequentialLR phase "none" keeps the base lr: a LambdaLR with factor 1.
+    return lambda_lr("1.0") if child else "None"
+
+
 def _linear(t: np.ndarray, p: dict) -> np.ndarray:
     s, e, n = p["start_factor"], p["end_factor"], p["total_iters"]
     # fraction first, so that end_factor = 0 gives exactly 0 (not -1 ulp) from total_iters on
@@ -158,29 +166,51 @@ def _constant(t: np.ndarray, lr0: float, p: dict) -> np.ndarray:
     return np.full(t.shape, lr0, np.float64)
 
 
+def _tenth(steps: int) -> int:
+    return max(1, steps // 10)
+
+
 GAMMA = Param("gamma", 0.1, FLOAT_POS, "lr multiplier at each decay (> 1 grows the lr)")
-TOTAL_ITERS = Param("total_iters", 5, INT_POS, "steps until the factor reaches its end value")
-ETA_MIN = Param("eta_min", 0.0, FLOAT_NONNEG, "lowest lr of the cosine")
-CYCLE_MOMENTUM = Param("cycle_momentum", True, BOOL, "move momentum / beta1 opposite to lr")
+TOTAL_ITERS = Param("total_iters", 5, COUNT, "steps until the factor reaches its end value")
+
+
+def _plateau_params() -> tuple[Param, ...]:
+    # _plateau's table with patience and cooldown bounded like every count of steps here
+    bounded = {INT_NONNEG: SCHEDULE_COUNT0}
+    return tuple(
+        replace(p, constraint=bounded.get(p.constraint, p.constraint)) for p in _plateau.PARAMS
+    )
 
 
 SCHEDULES: dict[str, ScheduleDef] = {
     d.name: d
     for d in (
-        ScheduleDef("none", (), r"\eta_t = \eta_0", "A constant learning rate.", _constant),
+        ScheduleDef(
+            "none",
+            (),
+            r"\eta_t = \eta_0",
+            "A constant learning rate.",
+            _constant,
+            source=_none_source,
+        ),
         ScheduleDef(
             "StepLR",
-            (Param("step_size", REQUIRED, INT_POS, "steps between decays, e.g. 100"), GAMMA),
+            (Param("step_size", REQUIRED, COUNT, "steps between decays, e.g. 100"), GAMMA),
             r"\eta_t = \eta_0\,\gamma^{\lfloor t / \text{step\_size} \rfloor}",
             "Multiply the lr by gamma every step_size steps: a staircase.",
             lambda t, lr0, p: lr0 * p["gamma"] ** (t // p["step_size"]),
+            ui_defaults=lambda steps, lr: {"step_size": max(1, steps // 4), "gamma": 0.5},
         ),
         ScheduleDef(
             "MultiStepLR",
-            (Param("milestones", REQUIRED, Sequence(INT_POS), "steps of the decays"), GAMMA),
+            (Param("milestones", REQUIRED, Sequence(COUNT), "steps of the decays"), GAMMA),
             r"\eta_t = \eta_0\,\gamma^{\#\{m \in \text{milestones}\,:\,m \le t\}}",
             "Multiply the lr by gamma at each milestone (twice at a repeated one).",
             lambda t, lr0, p: lr0 * p["gamma"] ** np.searchsorted(p["milestones"], t, "right"),
+            ui_defaults=lambda steps, lr: {
+                "milestones": [max(1, steps // 2), max(2, 3 * steps // 4)],
+                "gamma": 0.3,
+            },
         ),
         ScheduleDef(
             "ConstantLR",
@@ -189,6 +219,7 @@ SCHEDULES: dict[str, ScheduleDef] = {
             r" 1 & t \ge \text{total\_iters} \end{cases}",
             "Hold the lr at a fraction of itself for the first steps, then at full value.",
             lambda t, lr0, p: np.where(t < p["total_iters"], lr0 * p["factor"], lr0),
+            ui_defaults=lambda steps, lr: {"factor": 0.3, "total_iters": _tenth(steps)},
         ),
         ScheduleDef(
             "LinearLR",
@@ -201,6 +232,11 @@ SCHEDULES: dict[str, ScheduleDef] = {
             r" \text{start\_factor},\ e = \text{end\_factor},\ T = \text{total\_iters}",
             "Warm-up: ramp the lr linearly from start_factor to end_factor times its value.",
             lambda t, lr0, p: lr0 * _linear(t, p),
+            ui_defaults=lambda steps, lr: {
+                "start_factor": 0.01,
+                "end_factor": 1.0,
+                "total_iters": _tenth(steps),
+            },
         ),
         ScheduleDef(
             "ExponentialLR",
@@ -208,6 +244,7 @@ SCHEDULES: dict[str, ScheduleDef] = {
             r"\eta_t = \eta_0\,\gamma^{t}",
             "Multiply the lr by gamma at every step.",
             lambda t, lr0, p: lr0 * p["gamma"] ** t,
+            ui_defaults=lambda steps, lr: {"gamma": round(0.01 ** (1 / max(steps, 1)), 6)},
         ),
         ScheduleDef(
             "PolynomialLR",
@@ -218,114 +255,69 @@ SCHEDULES: dict[str, ScheduleDef] = {
             lambda t, lr0, p: (
                 lr0 * (1.0 - np.minimum(t, p["total_iters"]) / p["total_iters"]) ** p["power"]
             ),
+            ui_defaults=lambda steps, lr: {"total_iters": steps, "power": 2.0},
         ),
         ScheduleDef(
             "CosineAnnealingLR",
-            (Param("T_max", REQUIRED, INT_POS, "steps from eta_0 down to eta_min"), ETA_MIN),
+            (Param("T_max", REQUIRED, COUNT, "steps from eta_0 down to eta_min"), ETA_MIN),
             r"\eta_t = \eta_{\min} + \tfrac12 (\eta_0 - \eta_{\min})"
             r" \left(1 + \cos \frac{\pi t}{T_{\max}}\right)",
             "Follow a cosine from the lr down to eta_min in T_max steps (and back up after).",
             lambda t, lr0, p: (
                 p["eta_min"] + (lr0 - p["eta_min"]) * (1 + np.cos(np.pi * t / p["T_max"])) / 2
             ),
+            ui_defaults=lambda steps, lr: {"T_max": steps, "eta_min": 0.0},
         ),
-        ScheduleDef(
-            "CosineAnnealingWarmRestarts",
-            (
-                Param("T_0", REQUIRED, INT_POS, "steps until the first restart, e.g. 100"),
-                Param("T_mult", 1, INT_POS, "each period is T_mult times the previous one"),
-                ETA_MIN,
-            ),
-            r"\eta_t = \eta_{\min} + \tfrac12 (\eta_0 - \eta_{\min})"
-            r" \left(1 + \cos \frac{\pi T_{cur}}{T_i}\right),\ T_i = T_0 T_{mult}^{\,i}"
-            r" \text{ in period } i,\ T_{cur} = t - \textstyle\sum_{j < i} T_j",
-            "Cosine annealing that jumps back to the full lr at each restart (SGDR).",
-            _cyclic.warm_restarts_lr,
-        ),
-        ScheduleDef(
-            "CyclicLR",
-            (
-                Param("base_lr", REQUIRED, FLOAT_POS, "lowest lr; the cycle starts here"),
-                Param("max_lr", REQUIRED, FLOAT_POS, "highest lr, reached mid-cycle"),
-                Param("step_size_up", 2000, INT_POS, "steps of the rising half"),
-                Param("step_size_down", None, INT_POS, "steps of the falling half (None: up)"),
-                Param("mode", "triangular", Options(("triangular", "triangular2", "exp_range"))),
-                Param("gamma", 1.0, FACTOR, "exp_range: amplitude times gamma**t"),
-                CYCLE_MOMENTUM,
-                Param("base_momentum", 0.8, UNIT_OPEN_RIGHT, "momentum at the lr peak"),
-                Param("max_momentum", 0.9, UNIT_OPEN_RIGHT, "momentum at the cycle start"),
-            ),
-            r"\eta_t = \text{base\_lr} + (\text{max\_lr} - \text{base\_lr})\,h_t s_t,\ \mu_t ="
-            r" \text{max\_mom} - (\text{max\_mom} - \text{base\_mom})\,h_t s_t,\ h_t ="
-            r" \begin{cases} x / r & x \le r \\ (1 - x)/(1 - r) & x > r \end{cases},"
-            r"\ x = \tfrac{t}{u + d} \bmod 1,\ r = \tfrac{u}{u + d},\ s_t = 1,\ 2^{-\lfloor t"
-            r" / (u + d) \rfloor} \text{ or } \gamma^t",
-            "Bounce the lr between base_lr and max_lr in triangles (the optimizer's lr is unused).",
-            _cyclic.cyclic_lr,
-            momentum_fn=_cyclic.cyclic_momentum,
-            check=_cyclic.check_cyclic,
-        ),
-        ScheduleDef(
-            "OneCycleLR",
-            (
-                Param("max_lr", REQUIRED, FLOAT_POS, "peak lr"),
-                Param("total_steps", REQUIRED, INT_POS, "length of the cycle in steps"),
-                Param("pct_start", 0.3, UNIT_OPEN, "fraction of the cycle spent warming up"),
-                Param("anneal_strategy", "cos", Options(("cos", "linear"))),
-                CYCLE_MOMENTUM,
-                Param("base_momentum", 0.85, UNIT_OPEN_RIGHT, "momentum at the lr peak"),
-                Param("max_momentum", 0.95, UNIT_OPEN_RIGHT, "momentum at start and end"),
-                Param("div_factor", 25.0, Interval(1.0, math.inf), "start lr = max_lr / this"),
-                Param("final_div_factor", 1e4, Interval(1.0, math.inf), "end lr = start / this"),
-                Param("three_phase", False, BOOL, "warm up, cool down symmetrically, then anneal"),
-            ),
-            r"\eta_t = a\!\left(\eta^{(k)}, \eta^{(k+1)}, \tfrac{t - t_k}{t_{k+1} - t_k}\right)"
-            r" \text{ for } t_k < t \le t_{k+1},\ a(s, e, x) = e + \tfrac12 (s - e)(1 + \cos\pi x)"
-            r" \text{ or } s + (e - s)x,\ \eta^{(k)}: \tfrac{\text{max\_lr}}{\text{div\_factor}}"
-            r" \to \text{max\_lr} \to \tfrac{\text{max\_lr}}{\text{div\_factor}\cdot"
-            r"\text{final\_div\_factor}},\ \mu^{(k)}: \text{max\_mom} \to \text{base\_mom} \to"
-            r" \text{max\_mom},\ t_1 = \text{pct\_start} \cdot \text{total\_steps} - 1",
-            "Warm up to max_lr, then anneal far below the start: the 1cycle policy.",
-            _cyclic.onecycle_lr,
-            momentum_fn=_cyclic.onecycle_momentum,
-            check=_cyclic.check_onecycle,
-        ),
+        _cyclic.WARM_RESTARTS,
+        _cyclic.CYCLIC,
+        _cyclic.ONE_CYCLE,
         ScheduleDef(
             "SequentialLR",
             (
                 Param("schedulers", REQUIRED, ScheduleList(), "the phases"),
-                Param("milestones", REQUIRED, Sequence(INT_POS), "steps where the next starts"),
+                Param("milestones", REQUIRED, Sequence(COUNT), "steps where the next starts"),
             ),
             r"\eta_t = \eta^{(k)}_{t - m_k},\ k = \#\{i \ge 1 : m_i \le t\},\ m_0 = 0",
             "Run one schedule after another; each starts afresh at its milestone.",
             lambda t, lr0, p: sequential_lr(t, lr0, p, SCHEDULES),
-            check=lambda p: check_sequential(p, _child_params),
+            check=lambda p: check_sequential(p, SCHEDULES, _phase_params),
+            source=lambda p, indent, child: sequential_source(p, indent, SCHEDULES),
+            steps_check=lambda p, steps: check_phase_steps(p, steps, SCHEDULES),
+            not_a_phase="torch cannot restart a nested SequentialLR at a milestone",
         ),
         ScheduleDef(
             "ReduceLROnPlateau",
-            _plateau.PARAMS,
+            _plateau_params(),
             r"\eta_{t+1} = \begin{cases} \max(\text{factor}\cdot\eta_t, \text{min\_lr}) &"
             r" \text{patience} + 1 \text{ steps without improvement} \\ \eta_t &"
             r" \text{otherwise} \end{cases}",
             "Cut the lr by factor when the loss has stopped improving for patience steps.",
             _constant,
             check=_plateau.check,
+            ui_defaults=lambda steps, lr: {"patience": max(1, steps // 50), "factor": 0.5},
+            not_a_phase="it needs the loss; torch rejects it too",
+            loss_driven=True,
         ),
         ScheduleDef(
             "InverseTimeLR",
             (
                 Param("decay_rate", 0.01, FLOAT_NONNEG, "lr is halved at t = decay_steps / this"),
-                Param("decay_steps", 1, INT_POS, "steps per unit of decay"),
+                Param("decay_steps", 1, COUNT, "steps per unit of decay"),
                 Param("staircase", False, BOOL, "decay in whole units of decay_steps"),
             ),
             r"\eta_t = \frac{\eta_0}{1 + \text{decay\_rate} \cdot t / \text{decay\_steps}}"
             r"\ (\text{staircase: } \lfloor t / \text{decay\_steps} \rfloor)",
             "Decay the lr like 1/t (torch's LambdaLR with this factor; Keras InverseTimeDecay).",
             _inverse_time,
+            ui_defaults=lambda steps, lr: {
+                "decay_rate": round(10 / max(steps, 1), 6),
+                "decay_steps": 1,
+            },
+            source=_inverse_time_source,
         ),
     )
 }
 
 
-def _child_params(name: str, values: dict) -> dict:
+def _phase_params(name: str, values: dict) -> dict:
     return validated_params(SCHEDULES[name], values)

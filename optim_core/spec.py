@@ -7,20 +7,21 @@ that mean the same run compare and hash equal, so the app can cache results by s
 
 import json
 import math
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
 
 import numpy as np
 
-from common.params import FLOAT_NONNEG, INT_NONNEG, Interval, Param
-from landscapes import CUSTOM, resolve_surface, surface_args
+from common.limits import MAX_LABEL_CHARS, STEPS
+from common.params import FLOAT_NONNEG, INT_NONNEG, Param, shown
+from landscapes import CUSTOM, Surface, resolve_surface, surface_args
 
-from .optimizers import check_hyperparameters, get_optimizer, momentum_value
-from .schedules import make_schedule
+from .optimizers import OptimizerDef, check_hyperparameters, get_optimizer, momentum_value
+from .schedules import Schedule, make_schedule
 
-MAX_STEPS = 100_000
 _SCALARS = (
-    Param("steps", 500, Interval(1, MAX_STEPS, integer=True), "optimizer steps"),
+    STEPS,
     Param("noise", 0.0, FLOAT_NONNEG, "std of Gaussian noise added to each gradient"),
     Param("seed", 0, INT_NONNEG, "seed of the gradient noise"),
     Param("tol", 1e-6, FLOAT_NONNEG, "converged when |g| and |step| fall below it (0: never)"),
@@ -50,6 +51,14 @@ def thaw(value):
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One run, named as a user or a link names it, and resolved once on construction.
+
+    The names (``surface``, ``optimizer``, ``schedule``) are what is stored, compared and
+    serialised; the registry entries they resolve to travel with the spec as
+    :attr:`surface_def`, :attr:`optimizer_def` and :attr:`lr_schedule`, so no later stage
+    looks a name up or validates again. A custom formula resolves to a Surface like any other.
+    """
+
     surface: str = "rosenbrock"
     optimizer: str = "Adam"
     hyperparameters: tuple = ()
@@ -70,17 +79,19 @@ class RunSpec:
             raise ValueError(
                 f"run: 'formula' and 'domain' go with surface='custom', not {self.surface!r}"
             )
+        for name in ("hyperparameters", "schedule_params", "surface_params"):
+            if not isinstance(thaw_dict(getattr(self, name)), dict):
+                raise ValueError(f"run: {name!r} must be a mapping of names to values")
         surface = resolve_surface(self.surface, self.formula, self.domain)
         args = surface_args(surface, **thaw_dict(self.surface_params))
+        optimizer = get_optimizer(self.optimizer)
         h = check_hyperparameters(self.optimizer, thaw_dict(self.hyperparameters))
         schedule = make_schedule(self.schedule, h["lr"], **thaw_dict(self.schedule_params))
         scalars = {p.name: p.check("run", getattr(self, p.name)) for p in _SCALARS}
+        schedule.check_steps(scalars["steps"])
         start = surface.starts[0] if self.start is None else self.start
         start = _check_start(start)
-        if (
-            schedule.momentum(np.arange(1)) is not None
-            and momentum_value(get_optimizer(self.optimizer), h) is None
-        ):
+        if schedule.momentum(np.arange(1)) is not None and momentum_value(optimizer, h) is None:
             raise ValueError(
                 f"{self.schedule}: cycle_momentum=True needs an optimizer with momentum or betas; "
                 f"{self.optimizer} has neither (set cycle_momentum=False)"
@@ -99,6 +110,30 @@ class RunSpec:
             set_(self, "domain", surface.domain)
         for name, value in scalars.items():
             set_(self, name, value)
+        set_(self, "label", clean_label(self.label))
+        set_(self, "_entries", (surface, optimizer, schedule))
+
+    # The entries are not data: a pickled spec (Streamlit's cache) stores the names and
+    # resolves them again when loaded.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_entries"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
+    @property
+    def surface_def(self) -> Surface:
+        return self._entries[0]
+
+    @property
+    def optimizer_def(self) -> OptimizerDef:
+        return self._entries[1]
+
+    @property
+    def lr_schedule(self) -> Schedule:
+        """The schedule made with this run's base lr and validated parameters."""
+        return self._entries[2]
 
     @property
     def h(self) -> dict:
@@ -149,6 +184,20 @@ class RunSpec:
     @classmethod
     def from_json(cls, text: str) -> "RunSpec":
         return cls.from_dict(json.loads(text))
+
+
+def clean_label(text: str) -> str:
+    """A racer's name as shown and exported: printable, one line, at most MAX_LABEL_CHARS.
+
+    Control characters (NUL, newlines, bidi overrides) would break an exported script or the
+    page, so they are dropped rather than rejected: a name is decoration, not a setting.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"run: 'label' must be a string; got {shown(text)}")
+    kept = "".join(
+        " " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c)[0] != "C"
+    )
+    return " ".join(kept.split())[:MAX_LABEL_CHARS]
 
 
 def thaw_dict(items) -> dict:

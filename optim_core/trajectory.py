@@ -1,11 +1,59 @@
-"""What a run produces: plain numpy arrays and a status, never an exception for bad numbers."""
+"""What a run produces: plain numpy arrays and a status, never an exception for bad numbers.
 
+How a run ends is decided by the stop rules below, the one definition every engine calls
+(the Numba kernels inline them, the torch engine applies them to tensors):
+
+* diverged: the iterate left the box (``inside``) or its loss is not finite;
+* converged: gradient and step both within the stop tolerance on both axes (``still``);
+  ``tol = 0`` means never, even where the gradient is exactly zero;
+* the stop tolerance is the user's ``tol`` raised to the rounding floor of the engine's dtype
+  (``stop_tolerance``), so a float32 run (the torch engine on a GPU) converges where a
+  float64 run does; in float64 the floor is far below any useful ``tol``.
+"""
+
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba.extending import register_jitable
 
 MAX_STEPS, CONVERGED, DIVERGED = 0, 1, 2
 STATUS_NAMES = ("max steps", "converged", "diverged")
+
+# The rounding floor of the stop tolerance is STOP_TOL_EPS * eps(dtype) * span, span being the
+# domain's larger width (coordinates, and the terms that cancel in a gradient, grow with it).
+# In float32 an SGD iterate near a minimum stops moving once lr |g| < ulp(θ) / 2: on
+# Himmelblau (span 10) with lr 1e-3 that is |g| ~ 1.2e-4, under the floor 256 eps32 10 = 3e-4,
+# so such runs converge instead of running out of steps (test_float32_converges_like_float64).
+# In float64 the floor is 5.7e-14 span, far below any useful tol.
+STOP_TOL_EPS = 256.0
+
+
+def stop_tolerance(tol: float, dtype, span: float) -> float:
+    """The tolerance the stop rules use: ``max(tol, STOP_TOL_EPS * eps(dtype) * span)``, and
+    0 for ``tol = 0`` (never converge). ``dtype`` a numpy or torch float type."""
+    if tol == 0.0:
+        return 0.0
+    size = dtype.itemsize if isinstance(getattr(dtype, "itemsize", None), int) else None
+    eps = float(np.finfo(np.dtype(f"f{size}") if size else dtype).eps)
+    return max(float(tol), STOP_TOL_EPS * eps * float(span))
+
+
+@register_jitable(inline="always")
+def inside(x, y, loss, bound, cx, cy):
+    """The divergence rule: True while ``(x, y)`` is within ``bound`` of ``(cx, cy)`` on both
+    axes, edges included (``|x - cx| == bound`` is inside), and ``loss`` is finite. NaN fails
+    every comparison, so a NaN coordinate or loss is outside. Floats or tensors."""
+    return (abs(x - cx) <= bound) & (abs(y - cy) <= bound) & (abs(loss) < math.inf)
+
+
+@register_jitable(inline="always")
+def still(gx, gy, dx, dy, tol):
+    """The convergence rule: the gradient ``(gx, gy)`` that made the step ``(dx, dy)`` and the
+    step itself are within ``tol`` on both axes (``|g| == tol`` counts); never for ``tol = 0``.
+    ``tol`` comes from ``stop_tolerance``. Floats or tensors."""
+    small_g = (abs(gx) <= tol) & (abs(gy) <= tol)
+    return (tol > 0.0) & small_g & (abs(dx) <= tol) & (abs(dy) <= tol)
 
 
 @dataclass(frozen=True, eq=False)

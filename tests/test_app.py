@@ -7,7 +7,8 @@ import pathlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from optim_core.config import LabConfig
+from optim_core import share
+from optim_core.config import LabConfig, Racer
 from optim_core.lessons import LESSONS
 
 TIMEOUT = 180  # the first run may compile kernels
@@ -29,6 +30,11 @@ def figure(at: AppTest) -> dict:
     races = [c for c in charts if c.get("frames")]
     assert races, "no race chart on the page"
     return races[0]
+
+
+def shown(element) -> str:
+    """An element's text as the reader sees it (markdown escapes removed)."""
+    return element.value.replace("\\", "")
 
 
 def results(at: AppTest):
@@ -85,7 +91,7 @@ def test_garbage_in_the_url_is_reported_and_replaced_by_defaults():
 
 def test_a_shared_link_reproduces_the_configuration():
     config = LabConfig(surface="himmelblau", steps=300, start=(1.5, -2.0))
-    at = run_app({k: v for k, v in config.to_query().items()})
+    at = run_app(share.to_query(config))
     assert not at.exception and not at.warning
     assert at.session_state["w.surface"] == "himmelblau"
     assert (at.session_state["w.start_x"], at.session_state["w.start_y"]) == (1.5, -2.0)
@@ -140,3 +146,83 @@ def test_a_link_naming_only_a_lesson_loads_that_lesson():
     assert not at.exception and not at.warning
     assert at.session_state["w.surface"] == lesson.surface
     assert list(results(at)["run"]) == [run["label"] for run in lesson.runs]
+
+
+CUSTOM_LINK = {"surface": "custom", "formula": "min(x^2 + y^2, (x - 2)^2 + 0.5) + 0.1*y^2"}
+
+
+def test_a_custom_formula_races_from_a_link():
+    at = run_app({**CUSTOM_LINK, "view": "2d"})
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert not at.warning, [w.value for w in at.warning]
+    assert figure(at)["frames"]
+    code = " ".join(c.value for c in at.code)
+    assert "def custom(x, y)" in code and "torch.minimum" in code
+
+
+def test_a_custom_formula_typed_in_the_sidebar_races_in_2d_3d_and_the_basin_map():
+    at = run_app()
+    at.sidebar.selectbox(key="w.surface").select("custom").run()
+    at.sidebar.text_input(key="w.formula").input("x^2 + 3*y^2 + max(x, 0)").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert figure(at)["frames"]
+    assert at.query_params["surface"] in ("custom", ["custom"])
+    at.session_state["m.basins_on"] = True
+    at.session_state["m.res"] = 32
+    at.run()
+    assert not at.exception and not at.error
+    assert any("global" in c.value or "elsewhere" in c.value for c in at.caption)
+    at.sidebar.radio(key="w.view").set_value("3d").run()
+    assert not at.exception and not at.error
+
+
+def test_a_bad_formula_is_reported_in_the_sidebar_without_a_traceback():
+    at = run_app()
+    at.sidebar.selectbox(key="w.surface").select("custom").run()
+    at.sidebar.text_input(key="w.formula").input("__import__('os')").run()
+    assert not at.exception
+    assert any("__import__" in shown(e) for e in at.sidebar.error)
+
+
+def test_onecycle_shorter_than_the_run_is_reported_not_a_traceback():
+    at = run_app()
+    at.session_state["r0.schedule"] = "OneCycleLR"
+    at.run()
+    at.session_state["w.steps"] = 2000  # beyond OneCycleLR's total_steps (500)
+    at.run()
+    assert not at.exception
+    assert any("total_steps" in shown(e) for e in at.error)
+
+
+@pytest.mark.parametrize("steps", ["5", "10000"])
+def test_any_steps_a_link_may_hold_fits_the_steps_widget(steps):
+    at = run_app({"steps": steps})
+    assert not at.exception and not at.warning
+    assert at.session_state["w.steps"] == int(steps)
+
+
+def test_every_schedule_the_sidebar_makes_survives_a_link():
+    config = LabConfig(
+        racers=(
+            Racer.from_dict({"optimizer": "SGD", "hyperparameters": {"lr": 0.01},
+                             "schedule": "SequentialLR", "schedule_params": {
+                                 "schedulers": [{"name": "LinearLR", "start_factor": 0.1,
+                                                 "end_factor": 1.0, "total_iters": 20},
+                                                {"name": "none"}],
+                                 "milestones": [20]}}),
+            Racer.from_dict({"optimizer": "Adam", "hyperparameters": {"lr": 0.05},
+                             "schedule": "SequentialLR", "schedule_params": {
+                                 "schedulers": [{"name": "ConstantLR", "factor": 0.5,
+                                                 "total_iters": 10},
+                                                {"name": "StepLR", "step_size": 50},
+                                                {"name": "ExponentialLR", "gamma": 0.99}],
+                                 "milestones": [10, 200]}}),
+        )
+    )  # fmt: skip
+    at = run_app(share.to_query(config))
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    query = {k: v if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+    back = share.from_query(query)
+    assert back.normalised().racers == config.normalised().racers

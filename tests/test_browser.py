@@ -189,3 +189,52 @@ def test_two_sessions_at_once_do_not_crash_the_server(server, browser):
     for page, errors in pages:
         assert not errors, errors
         page.close()
+
+
+def no_tracebacks(page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def test_a_custom_formula_from_a_link_races_and_exports(server, browser):
+    url, _ = server
+    link = f"{url}/?surface=custom&formula=min(x%5E2%2By%5E2%2C(x-2)%5E2%2B0.5)%2B0.1*y%5E2"
+    page, errors = open_page(browser, link)
+    no_tracebacks(page)
+    assert surface_visible(page)
+    page.get_by_text("▶ Play").first.click()
+    page.wait_for_timeout(1500)
+    assert surface_visible(page)
+    shot(page, "05-custom-formula-mid-animation")
+    page.get_by_role("tab", name="Copy as PyTorch").click()
+    page.get_by_text("def custom(x, y):").first.wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Basins").click()
+    page.get_by_text("Map where each of").first.click()
+    page.get_by_text("global").first.wait_for(timeout=120_000)
+    no_tracebacks(page)
+    shot(page, "06-custom-formula-basins")
+    assert not errors, errors
+    page.close()
+
+
+def test_a_formula_typed_in_the_sidebar_races_in_3d(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    page.get_by_label("Surface").first.click()
+    page.get_by_role("option", name="Your own formula…").click()
+    formula = page.get_by_label("f(x, y) =")
+    formula.wait_for(timeout=60_000)
+    formula.fill("x^2 + 3*y^2 + max(x, 0)")
+    formula.press("Enter")
+    page.wait_for_timeout(3000)
+    no_tracebacks(page)
+    assert surface_visible(page)
+    page.get_by_text("3D", exact=True).click()
+    page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").first.wait_for(
+        timeout=60_000
+    )
+    page.wait_for_timeout(1500)
+    no_tracebacks(page)
+    shot(page, "07-custom-formula-3d")
+    assert not errors, errors
+    page.close()

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from landscapes import SURFACES, get_surface
-from optim_core import export
 from optim_core.engines import numba_engine
-from optim_core.export import TORCH_SURFACES, surface_source, to_pytorch
+from optim_core.export import surface_source, to_pytorch
 from optim_core.optimizers import OPTIMIZERS
 from optim_core.schedules import SCHEDULES
 from optim_core.spec import RunSpec, thaw_dict
@@ -232,26 +231,19 @@ def test_plain_runs_need_no_extra_classes_or_math():
     assert "torch.optim.SGD([p], lr=0.001)" in code  # torch's defaults are left out
 
 
-def test_unknown_surface_and_empty_list_are_errors(monkeypatch):
+def test_an_empty_list_is_an_error():
     with pytest.raises(ValueError, match="no runs"):
         to_pytorch([])
-    monkeypatch.delitem(export.TORCH_SURFACES, "rosenbrock")
-    with pytest.raises(ValueError, match="no torch formula for surface 'rosenbrock'"):
-        to_pytorch([CASES["StepLR"]])
 
 
-# ---- the surface table ---------------------------------------------------------------------
-
-
-def test_every_surface_has_a_torch_formula():
-    assert set(TORCH_SURFACES) == set(SURFACES)
+# ---- the surfaces --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(SURFACES))
 def test_torch_formula_matches_the_surface_and_its_gradient(name):
     surface = get_surface(name)
     namespace = {"torch": torch, "math": math}
-    exec(surface_source(name), namespace)
+    exec(surface_source(surface), namespace)
     params = {p.name: p.default * 3 for p in surface.params}  # not only the default
     a = np.array(list(params.values()), dtype=np.float64)
     (x0, x1), (y0, y1) = surface.domain
@@ -262,3 +254,17 @@ def test_torch_formula_matches_the_surface_and_its_gradient(name):
         value.backward()
         assert value.item() == pytest.approx(surface.f(x, y, a), rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(p.grad.numpy(), surface.grad(x, y, a), rtol=1e-9, atol=1e-9)
+
+
+def test_a_custom_formula_exports_and_ends_where_the_lab_does():
+    spec = RunSpec(
+        surface="custom", formula="min(x^2 + y^2, (x - 2)^2 + 0.5) + 0.1*y^2 + sin(x)",
+        optimizer="Adam", hyperparameters=(("lr", 0.05),), start=(1.2, 0.8), steps=300,
+    )  # fmt: skip
+    code = to_pytorch([spec])
+    namespace = {}
+    exec(compile(code, "<export>", "exec"), namespace)
+    (result,) = namespace["main"]()
+    traj = numba_engine.run(spec)
+    np.testing.assert_allclose(result["position"], traj.final_position, rtol=1e-9, atol=1e-12)
+    assert result["stop_step"] == traj.stop_step

@@ -106,3 +106,38 @@ def test_noise_ensemble_fans_out_and_its_band_is_ordered():
     assert sorted(t.spec.seed for t in trajs) == list(range(spec.seed, spec.seed + 12))
     with pytest.raises(ValueError, match="noise"):
         maps.noise_ensemble(spec.with_(noise=0.0))
+
+
+class NoRuns:
+    """An engine that fails the test if a map starts running before checking its size."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the map called engine.{name} with a size out of bounds")
+
+
+@pytest.mark.parametrize("resolution", [1, 513, 1024, 10**400, 64.5, "64", True])
+def test_basin_map_resolution_has_one_limit(resolution):
+    with pytest.raises(ValueError) as err:
+        maps.basin_map(RunSpec(), resolution, engine=NoRuns())
+    message = str(err.value)
+    assert message.startswith("basin map: 'resolution' must be an integer in [2, 512]; got ")
+    assert len(message) < 120
+
+
+@pytest.mark.parametrize("runs", [1, 257, 10**6, 10**400, 8.5, None])
+def test_noise_ensemble_runs_have_one_limit(runs):
+    spec = RunSpec(surface="bowl", optimizer="SGD", noise=0.5, steps=10)
+    with pytest.raises(ValueError) as err:
+        maps.noise_ensemble(spec, runs, engine=NoRuns())
+    assert str(err.value).startswith("noise ensemble: 'runs' must be an integer in [2, 256]; got ")
+
+
+@pytest.mark.parametrize(("n_x", "n_y", "axis"), [(65, 2, "xs"), (2, 65, "ys"), (0, 2, "xs")])
+def test_sensitivity_map_axes_have_one_limit(n_x, n_y, axis):
+    xs, ys = np.linspace(1e-3, 1e-2, n_x), np.linspace(0.0, 0.9, n_y)
+    with pytest.raises(ValueError) as err:
+        maps.sensitivity_map(RunSpec(optimizer="SGD"), "lr", xs, "momentum", ys, engine=NoRuns())
+    bad = n_x if axis == "xs" else n_y
+    assert str(err.value) == (
+        f"sensitivity map: 'len({axis})' must be an integer in [1, 64]; got {bad}"
+    )

@@ -364,7 +364,7 @@ CROSS_CHECKS = [
             "schedulers": [{"name": "LinearLR"}, {"name": "StepLR", "step_size": 0}],
             "milestones": [5],
         },
-        "schedulers[1]: StepLR: 'step_size' must be an integer in [1, inf); got 0",
+        "schedulers[1]: StepLR: 'step_size' must be an integer in [1, 1000000]; got 0",
     ),
 ]
 

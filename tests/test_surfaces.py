@@ -11,6 +11,7 @@ import torch
 from common.params import Interval
 from landscapes import SURFACES, get_surface, surface_args
 from landscapes.surfaces import _ALL
+from tests.torch_source import evaluate_torch_source
 
 ALL = list(SURFACES.values())
 IDS = list(SURFACES)
@@ -192,3 +193,18 @@ def test_batched_inputs_keep_their_shape(surface, backend, shape):
         assert isinstance(out, type(xs))
         assert out.shape == shape
         assert out.dtype == xs.dtype
+
+
+@pytest.mark.parametrize(("surface", "args"), PARAM_CASES)
+def test_torch_source_is_whitelisted_and_gives_f(surface, args):
+    names = [p.name for p in surface.params]
+    xs, ys = _points(surface, 64, seed=6)
+    params = dict(zip(names, args, strict=True))
+    got = evaluate_torch_source(surface.torch, torch.tensor(xs), torch.tensor(ys), params)
+    np.testing.assert_allclose(got.numpy(), surface.f(xs, ys, args), rtol=1e-12, atol=1e-12)
+
+
+def test_every_surface_carries_its_torch_source_and_no_kernel_data():
+    for surface in ALL:
+        assert surface.torch and surface.name.isidentifier(), surface.name
+        assert surface.kernel_data.size == 0, surface.name

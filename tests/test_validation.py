@@ -218,7 +218,7 @@ def test_nesterov_with_momentum_is_fine():
 
 
 CYCLING = {
-    "OneCycleLR": {"max_lr": 0.1, "total_steps": 100},
+    "OneCycleLR": {"max_lr": 0.1, "total_steps": 500},
     "CyclicLR": {"base_lr": 1e-3, "max_lr": 1e-2},
 }
 NO_MOMENTUM = [n for n, o in OPTIMIZERS.items() if o.momentum is None]

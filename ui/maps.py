@@ -5,10 +5,10 @@ import streamlit as st
 
 from optim_core import maps
 from optim_core.engines import numba_engine, torch_engine
-from optim_core.optimizers import OPTIMIZERS
 from viz.maps import basin_figure, ensemble_figure, sensitivity_figure
 
 from .sidebar import load_racer_setting
+from .text import plain
 
 
 def engines() -> dict:
@@ -82,7 +82,7 @@ def sensitivity_tab(specs) -> None:
         try:
             sm = _sensitivity(spec, x_name, tuple(xs), y_name, tuple(ys), engine)
         except ValueError as err:
-            st.error(str(err))
+            st.error(plain(err))
             return
     event = st.plotly_chart(
         sensitivity_figure(sm, log_x=_is_log(x_name), log_y=_is_log(y_name)), width="stretch",
@@ -118,7 +118,7 @@ def _wanted(key: str, label: str) -> bool:
 
 def _numeric_settings(spec) -> list[str]:
     names = []
-    for p in OPTIMIZERS[spec.optimizer].params:
+    for p in spec.optimizer_def.params:
         value = spec.h[p.name]
         if isinstance(value, tuple):
             names += [f"{p.name}[0]", f"{p.name}[1]"]

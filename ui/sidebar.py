@@ -1,26 +1,25 @@
 """The sidebar: widgets in, a LabConfig out (plain values; nothing here computes a run)."""
 
+import json
+
 import streamlit as st
 
+from common.limits import MAX_FORMULA_CHARS, MAX_LABEL_CHARS, MAX_RACERS, MAX_STEPS
 from common.params import Pair, Sequence
-from landscapes import CUSTOM, SURFACES, get_surface, resolve_surface
-from optim_core.config import (
-    LabConfig,
-    Racer,
-    schedule_curves,
-    schedule_defaults,
-    split_warmup,
-    warmup_schedule,
-)
+from landscapes import CUSTOM, SURFACES, resolve_surface
+from optim_core.config import LabConfig, Racer, split_warmup, warmup_schedule
 from optim_core.optimizers import OPTIMIZERS, check_hyperparameters
+from optim_core.previews import schedule_curves
 from optim_core.schedules import REQUIRED, SCHEDULES
-from optim_core.spec import MAX_STEPS, freeze, thaw_dict
+from optim_core.share import parse_json_object
+from optim_core.spec import freeze, thaw_dict
 from viz import PREVIEW_CONFIG, schedule_preview
 
-from .widgets import param_widget, seed
+from .text import plain
+from .widgets import has_widget, param_widget, seed
 
-MAX_RACERS = 6
-SCHEDULE_NAMES = [n for n in SCHEDULES if n != "SequentialLR"]  # warm-up is its own toggle
+# A schedule whose parameters have no widget (SequentialLR's list of phases) is edited as
+# JSON; the others get one control per parameter.
 
 
 def load(config: LabConfig) -> None:
@@ -33,7 +32,7 @@ def load(config: LabConfig) -> None:
     state["w.surface"] = config.surface
     if config.formula:
         state["w.formula"] = config.formula
-        state["w.domain"] = float(config.domain[0][1])
+        state["w.domain"] = config.domain
     for name, value in config.surface_params:
         state[f"w.sp.{config.surface}.{name}"] = value
     state["w.start_x"], state["w.start_y"] = config.start
@@ -74,6 +73,9 @@ def _load_racer(i: int, racer: Racer) -> None:
     state[f"r{i}.warmup"] = warmup > 0
     state[f"r{i}.warmup_steps"] = warmup or 50
     state[f"r{i}.warmup_factor"] = factor
+    if not _has_widgets(name):
+        state[f"r{i}.{name}.json"] = json.dumps(params)
+        return
     for param in SCHEDULES[name].params:
         if param.name in params:
             _set(param, f"r{i}.{name}.{param.name}", params[param.name])
@@ -98,16 +100,17 @@ def render() -> LabConfig:
     try:
         surface = resolve_surface(surface_name, formula, domain)
     except ValueError as err:
-        sb.error(str(err))
-        surface = get_surface("bowl")
-    sb.caption(surface.lesson)
+        sb.error(plain(err), icon=":material/error:")
+        surface = None
+    if surface is not None:
+        sb.caption(plain(surface.lesson))
     surface_params = {
         p.name: param_widget(p, f"w.sp.{surface_name}.{p.name}", p.default, container=sb)
-        for p in surface.params
+        for p in (surface.params if surface else ())
     }
-    start = _start_inputs(sb, surface)
+    start = _start_inputs(sb, surface.starts[0] if surface else (0.0, 0.0))
     seed("w.steps", 500)
-    steps = int(sb.slider("Steps", 10, 5000, key="w.steps", step=10))
+    steps = int(sb.number_input("Steps", min_value=1, max_value=MAX_STEPS, step=100, key="w.steps"))
     with sb.expander("Gradient noise (mini-batch)", expanded=False):
         seed("w.noise", 0.0)
         noise = float(
@@ -124,7 +127,7 @@ def render() -> LabConfig:
         formula=formula,
         domain=domain,
         start=start,
-        steps=min(steps, MAX_STEPS),
+        steps=steps,
         noise=noise,
         seed=noise_seed,
         racers=tuple(racers),
@@ -139,15 +142,30 @@ def _surface_title(name: str) -> str:
 
 def _custom_inputs(sb):
     seed("w.formula", "x^2 + 3*y^2 + sin(3*x)")
-    formula = sb.text_input("f(x, y) =", key="w.formula", max_chars=300)
-    seed("w.domain", 3.0)
-    half = float(sb.number_input("domain half-width", min_value=0.1, key="w.domain", step=0.5))
-    return formula, ((-half, half), (-half, half))
+    formula = sb.text_input("f(x, y) =", key="w.formula", max_chars=MAX_FORMULA_CHARS)
+    seed("w.domain", ((-3.0, 3.0), (-3.0, 3.0)))
+    (x0, x1), (y0, y1) = st.session_state["w.domain"]
+    # Widgets for the four bounds live under their own keys; "w.domain" is what a link or a
+    # lesson loads, so a loaded non-square domain survives.
+    seed("w.domain.x", f"{x0:g}, {x1:g}")
+    seed("w.domain.y", f"{y0:g}, {y1:g}")
+    left, right = sb.columns(2)
+    xs = left.text_input("x range", key="w.domain.x", help="x0, x1 of the plotted domain")
+    ys = right.text_input("y range", key="w.domain.y", help="y0, y1 of the plotted domain")
+    return formula, (_bounds(xs), _bounds(ys))
 
 
-def _start_inputs(sb, surface) -> tuple[float, float]:
-    seed("w.start_x", surface.starts[0][0])
-    seed("w.start_y", surface.starts[0][1])
+def _bounds(text: str):
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        return tuple(float(p) for p in parts)
+    except ValueError:
+        return text  # the formula's domain check reports it with the allowed form
+
+
+def _start_inputs(sb, start) -> tuple[float, float]:
+    seed("w.start_x", start[0])
+    seed("w.start_y", start[1])
     sb.markdown("**Start** (or click the surface)")
     left, right = sb.columns(2)
     x = left.number_input("x₀", key="w.start_x", format="%g", step=0.1)
@@ -176,21 +194,33 @@ def _racers(sb, steps: int) -> list[Racer]:
 def _racer(i: int, steps: int) -> Racer:
     seed(f"r{i}.optimizer", "Adam")
     seed(f"r{i}.label", "")
-    label = st.text_input("name", key=f"r{i}.label", placeholder=f"{i + 1}. optimizer")
+    label = st.text_input(
+        "name", key=f"r{i}.label", placeholder=f"{i + 1}. optimizer", max_chars=MAX_LABEL_CHARS
+    )
     name = st.selectbox("optimizer", list(OPTIMIZERS), key=f"r{i}.optimizer")
     opt = OPTIMIZERS[name]
     h = {p.name: param_widget(p, f"r{i}.{name}.{p.name}", p.default) for p in opt.params}
     seed(f"r{i}.schedule", "none")
-    schedule = st.selectbox("lr schedule", SCHEDULE_NAMES, key=f"r{i}.schedule")
-    defaults = schedule_defaults(schedule, steps, h["lr"])
-    params = {}
-    for p in SCHEDULES[schedule].params:
-        value = defaults.get(p.name, p.default)
-        if value is None or value is REQUIRED:
-            continue
-        params[p.name] = param_widget(p, f"r{i}.{schedule}.{p.name}", value)
+    schedule = st.selectbox("lr schedule", list(SCHEDULES), key=f"r{i}.schedule")
+    entry = SCHEDULES[schedule]
+    if _has_widgets(schedule):
+        defaults = entry.ui_defaults(steps, h["lr"])
+        params = {}
+        for p in entry.params:
+            value = defaults.get(p.name, p.default)
+            if value is None or value is REQUIRED:
+                continue
+            params[p.name] = param_widget(p, f"r{i}.{schedule}.{p.name}", value)
+    else:
+        seed(f"r{i}.{schedule}.json", json.dumps(entry.ui_defaults(steps, h["lr"])))
+        text = st.text_area(f"{schedule} (JSON)", key=f"r{i}.{schedule}.json", height=120)
+        try:
+            params = parse_json_object(text)
+        except ValueError as err:
+            st.caption(f"⚠ {schedule}: {plain(err)}")
+            params = {}
     seed(f"r{i}.warmup", False)
-    if st.toggle("warm-up first (LinearLR)", key=f"r{i}.warmup"):
+    if entry.warmup_ok and st.toggle("warm-up first (LinearLR)", key=f"r{i}.warmup"):
         seed(f"r{i}.warmup_steps", max(1, steps // 10))
         seed(f"r{i}.warmup_factor", 0.01)
         w_steps = int(
@@ -201,7 +231,11 @@ def _racer(i: int, steps: int) -> Racer:
         )
         schedule, params = warmup_schedule(schedule, params, w_steps, factor)
     _preview(i, name, h, schedule, params, steps)
-    return Racer(name, freeze(h), schedule, freeze(params), label.strip())
+    return Racer(name, freeze(h), schedule, freeze(params), label)
+
+
+def _has_widgets(schedule: str) -> bool:
+    return all(has_widget(p) for p in SCHEDULES[schedule].params)
 
 
 def _preview(i: int, optimizer: str, h: dict, schedule: str, params: dict, steps: int) -> None:
@@ -209,7 +243,7 @@ def _preview(i: int, optimizer: str, h: dict, schedule: str, params: dict, steps
     try:
         figure = _preview_figure(optimizer, freeze(h), schedule, freeze(params), steps)
     except ValueError as err:
-        st.caption(f"⚠ {err}")
+        st.caption(f"⚠ {plain(err)}")
         return
     st.plotly_chart(figure, config=PREVIEW_CONFIG, width="stretch", key=f"r{i}.preview")
 

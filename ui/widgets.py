@@ -14,6 +14,11 @@ def seed(key: str, value) -> None:
         st.session_state[key] = value
 
 
+def has_widget(param: Param) -> bool:
+    """Whether :func:`param_widget` can draw ``param`` (a list of schedules cannot)."""
+    return isinstance(param.constraint, Options | Pair | Sequence | Interval)
+
+
 def param_widget(param: Param, key: str, value, *, container=st):
     """One control for ``param``; returns the value the user set (torch's types)."""
     c = param.constraint

@@ -2,6 +2,7 @@
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 # Plateau table layout (see ``plateau_table``) and the state the kernel keeps for it.
 P_MODE_MAX, P_FACTOR, P_PATIENCE, P_THRESHOLD, P_ABS, P_COOLDOWN, P_MIN_LR, P_EPS = range(8)
@@ -34,11 +35,26 @@ def _plateau_step(metric, lr, state, table):
     return lr
 
 
+def plateau_start(runs: int, table: np.ndarray) -> np.ndarray:
+    """The (runs, 3) plateau state before the first step: best = +inf (min) or -inf (max)."""
+    state = np.zeros((runs, 3))
+    state[:, 0] = -np.inf if table[P_MODE_MAX] != 0.0 else np.inf
+    return state
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _diverged(x, y, value, center, bound):
-    # Written so that NaN fails every comparison and counts as diverged.
-    inside = abs(x - center[0]) <= bound and abs(y - center[1]) <= bound
-    return not (inside and abs(value) < np.inf)
+def plateau_steps(metrics, lrs, states, table):
+    """``_plateau_step`` for many runs (the torch engine's plateau, one call per step):
+    ``lrs`` and ``states`` (runs, 3) are updated in place."""
+    for r in range(metrics.shape[0]):
+        lrs[r] = _plateau_step(metrics[r], lrs[r], states[r], table)
+
+
+@register_jitable(inline="always")
+def _may_converge(gx, gy, tol):
+    """The batch block loop's cheap half of ``trajectory.still``: true wherever ``still`` is
+    (tests/test_stop_rules.py holds it to that), from the gradient alone."""
+    return (tol > 0.0) & (max(abs(gx), abs(gy)) <= tol)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

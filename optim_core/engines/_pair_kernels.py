@@ -14,8 +14,14 @@ import numpy as np
 from numba import njit, prange
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from optim_core.engines._kernels import P_MODE_MAX, _diverged, _fill_nan, _hold, _plateau_step
-from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS
+from optim_core.engines._kernels import (
+    P_MODE_MAX,
+    _fill_nan,
+    _hold,
+    _may_converge,
+    _plateau_step,
+)
+from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS, inside, still
 
 # isort: split
 # <bindings>
@@ -38,11 +44,11 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
 
     ``C[:, t]`` are the optimizer's per-step constants, ``lr[t]`` the scheduled lr, ``noise[t]``
     the pre-drawn gradient noise (already scaled; zero rows when off), ``plateau`` a plateau
-    table or an empty array, ``limits`` = (tol, bound, center_x, center_y).
+    table or an empty array, ``limits`` = (tol, bound, center_x, center_y). The stop rules
+    are ``optim_core.trajectory``'s.
     """
     pos, loss, lr_used, eff = out
-    tol, bound = limits[0], limits[1]
-    center = limits[2:4]
+    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
     steps = lr.shape[0]
     x, y = start[0], start[1]
     sx = (s0[0], s0[1], s0[2])
@@ -52,7 +58,7 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
     plateau_lr = lr[0] if steps else 0.0
     pos[0, 0], pos[0, 1] = x, y
     loss[0] = f(x, y, a)
-    if _diverged(x, y, loss[0], center, bound):
+    if not inside(x, y, loss[0], bound, cx, cy):
         # The start itself is out of bounds: keep it (it is what the user chose), stop there.
         _fill_nan(pos, loss, lr_used, eff, 1)
         lr_used[:] = np.nan
@@ -71,14 +77,14 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
         eff[t, 1] = -(ny - y) / gy if gy != 0.0 else np.nan
         value = f(nx, ny, a)
         pos[t + 1, 0], pos[t + 1, 1], loss[t + 1] = nx, ny, value
-        if _diverged(nx, ny, value, center, bound):
+        if not inside(nx, ny, value, bound, cx, cy):
             _fill_nan(pos, loss, lr_used, eff, t + 1)
             return DIVERGED, t + 1
         if plateau.size:
             plateau_lr = _plateau_step(loss[t], plateau_lr, pstate, plateau)
-        moved = max(abs(nx - x), abs(ny - y))
+        dx, dy = nx - x, ny - y
         x, y = nx, ny
-        if max(abs(gx), abs(gy)) <= tol and moved <= tol:
+        if still(gx, gy, dx, dy, tol):
             _hold(pos, loss, lr_used, eff, t + 1)
             return CONVERGED, t + 1
     return MAX_STEPS, steps
@@ -125,14 +131,7 @@ def batch_final(a, starts, s0, C, lr, noise, limits, block):
             r = lo + i
             final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
             status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
-            start_loss = f(starts[r, 0], starts[r, 1], a)
-            if _diverged(starts[r, 0], starts[r, 1], start_loss, limits[2:4], limits[1]):
-                final[r, 0], final[r, 1] = starts[r, 0], starts[r, 1]
-                status[r], stop[r] = DIVERGED, 0
-            final_loss[r] = f(final[r, 0], final[r, 1], a)
-            if status[r] == MAX_STEPS and _diverged(final[r, 0], final[r, 1], final_loss[r],
-                                                    limits[2:4], limits[1]):  # fmt: skip
-                status[r] = DIVERGED
+            _settle(a, starts, limits, r, final, final_loss, status, stop)
     return final, final_loss, status, stop
 
 
@@ -149,17 +148,25 @@ def batch_final_each(a, starts, s0, C, lr, noise, limits):
         work = _advance_block(a, starts[r : r + 1], s0[r], C[r], lr[r], noise[r], limits)
         final[r, 0], final[r, 1] = work[_FX, 0], work[_FY, 0]
         status[r], stop[r] = int(work[_STATUS, 0]), int(work[_STOP, 0])
-        final_loss[r] = f(final[r, 0], final[r, 1], a)
-        if _diverged(
-            starts[r, 0], starts[r, 1], f(starts[r, 0], starts[r, 1], a), limits[2:4], limits[1]
-        ):
-            final[r, 0], final[r, 1] = starts[r, 0], starts[r, 1]
-            status[r], stop[r] = DIVERGED, 0
-        elif status[r] == MAX_STEPS and _diverged(
-            final[r, 0], final[r, 1], final_loss[r], limits[2:4], limits[1]
-        ):
-            status[r] = DIVERGED
+        _settle(a, starts, limits, r, final, final_loss, status, stop)
     return final, final_loss, status, stop
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _settle(a, starts, limits, r, final, final_loss, status, stop):
+    """Run ``r``'s end as ``trajectory`` reports it: a start outside the box diverged at step
+    0 and stays there; a last iterate outside it (the block loop never tests the start, and
+    tests the loss only where ``CHECK_LOSS``) diverged."""
+    bound, cx, cy = limits[1], limits[2], limits[3]
+    x0, y0 = starts[r, 0], starts[r, 1]
+    if not inside(x0, y0, f(x0, y0, a), bound, cx, cy):
+        final[r, 0], final[r, 1] = x0, y0
+        status[r], stop[r] = DIVERGED, 0
+    final_loss[r] = f(final[r, 0], final[r, 1], a)
+    if status[r] == MAX_STEPS and not inside(
+        final[r, 0], final[r, 1], final_loss[r], bound, cx, cy
+    ):
+        status[r] = DIVERGED
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -172,6 +179,8 @@ def _constants(C, t):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _surface(a):
     """The surface parameters as a tuple, for the same reason as ``_constants``."""
+    if N_SURFACE_PARAMS < 0:  # the surface reads ``a`` whole: a custom formula's program
+        return a
     return to_fixed_tuple(a, N_SURFACE_PARAMS)
 
 
@@ -218,10 +227,10 @@ def _advance_block(a, starts, s0, C, lr, noise, limits):
             w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
             w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
             w[dst, i], w[dst + 1, i] = nx, ny
-            inside = (abs(nx - cx) <= bound) & (abs(ny - cy) <= bound)
-            if CHECK_LOSS:  # a module constant: compiled in or out
-                inside = inside & (abs(f(nx, ny, params)) < np.inf)
-            maybe += (w[_ALIVE, i] > 0.0) & ((not inside) | (max(abs(gx), abs(gy)) <= tol))
+            # CHECK_LOSS is a module constant: f is compiled in only where it may overflow.
+            value = f(nx, ny, params) if CHECK_LOSS else 0.0
+            stops = (not inside(nx, ny, value, bound, cx, cy)) | _may_converge(gx, gy, tol)
+            maybe += (w[_ALIVE, i] > 0.0) & stops
         if maybe:
             _stop_runs(a, w, src, dst, ex, ey, limits, t)
     last = _POS + 2 * (steps & 1)
@@ -237,7 +246,7 @@ def _stop_runs(a, w, src, dst, ex, ey, limits, t):
     left the box or reached a non-finite loss ends where it was (diverged); one that moved
     and sloped by at most ``tol`` ends where it went (converged). A stopped run's later
     updates are never read."""
-    tol, bound = limits[0], limits[1]
+    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
     for i in range(w.shape[1]):
         if w[_ALIVE, i] == 0.0:
             continue
@@ -245,12 +254,11 @@ def _stop_runs(a, w, src, dst, ex, ey, limits, t):
         gx, gy = grad(x, y, a)
         gx += ex
         gy += ey
-        left = not (abs(nx - limits[2]) <= bound and abs(ny - limits[3]) <= bound)
-        if CHECK_LOSS:  # else f is finite in the box (and compiling it in slows the block)
-            left = left or not (abs(f(nx, ny, a)) < np.inf)
-        if left:
+        # Without CHECK_LOSS f is finite in the box (and compiling it in slows the block).
+        value = f(nx, ny, a) if CHECK_LOSS else 0.0
+        if not inside(nx, ny, value, bound, cx, cy):
             w[_STATUS, i], w[_FX, i], w[_FY, i] = DIVERGED, x, y
-        elif max(abs(gx), abs(gy)) <= tol and max(abs(nx - x), abs(ny - y)) <= tol:
+        elif still(gx, gy, nx - x, ny - y, tol):
             w[_STATUS, i], w[_FX, i], w[_FY, i] = CONVERGED, nx, ny
         else:
             continue

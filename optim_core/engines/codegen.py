@@ -4,6 +4,12 @@ The module is ``_pair_kernels.py`` with its bindings block rewritten to import t
 functions. It is written once (atomically: pytest-xdist workers may race) under Numba's
 cache directory, which ``common`` names by a hash of the sources, so an edit never meets a
 stale kernel.
+
+A surface function may name a stand-in for the kernels in its ``kernel`` attribute: every
+custom formula's f and grad are one interpreter that reads the formula's program from ``a``
+(see ``landscapes._formula_vm``), so all formulas share one module per optimizer and a new
+formula compiles nothing. Such a pair is told ``N_SURFACE_PARAMS = -1``: ``a`` is the
+program itself, of any length, never a fixed-size tuple of parameters.
 """
 
 import pathlib
@@ -18,8 +24,10 @@ _TEMPLATE = pathlib.Path(__file__).with_name("_pair_kernels.py")
 _BINDINGS = re.compile(r"# <bindings>\n.*?# </bindings>\n", re.S)
 _JIT = 'njit(cache=True, nogil=True, error_model="numpy")'
 # Module constants of a pair: the kernels size their tuples by the first two (per-step
-# constants, surface parameters); the batch kernel evaluates f at every step if the third is 1.
+# constants, surface parameters; -1: ``a`` is an array the surface reads whole); the batch
+# kernel evaluates f at every step if the third is 1.
 _SIZES = ("N_CONSTANTS", "N_SURFACE_PARAMS", "CHECK_LOSS")
+READS_ARRAY = -1
 
 
 def _bindings(f: Callable, grad: Callable, update: Callable, *sizes: int) -> str:
@@ -36,14 +44,24 @@ def _module_name(f: Callable, update: Callable, *sizes: int) -> str:
     return "optim_lab_pair_" + re.sub(r"\W", "_", raw)
 
 
-@cache
 def pair_module(
     f: Callable, grad: Callable, update: Callable, n_constants: int, n_params: int, check_loss: bool
 ) -> ModuleType:
-    """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions);
-    ``update`` reads ``n_constants`` per-step constants (the rows of ``Prepared.C``), the
-    surface has ``n_params`` parameters (``Prepared.a``), and ``check_loss`` says whether f
-    may be non-finite inside the divergence box (then the batch kernel tests it each step)."""
+    """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions, or the
+    ``kernel`` stand-ins they name); ``update`` reads ``n_constants`` per-step constants (the
+    rows of ``Prepared.C``), the surface has ``n_params`` parameters (``Prepared.a``), and
+    ``check_loss`` says whether f may be non-finite inside the divergence box (then the batch
+    kernel tests it each step)."""
+    kernel_f, kernel_grad = getattr(f, "kernel", None), getattr(grad, "kernel", None)
+    if kernel_f is not None and kernel_grad is not None:
+        f, grad, n_params = kernel_f, kernel_grad, READS_ARRAY
+    return _pair_module(f, grad, update, n_constants, n_params, bool(check_loss))
+
+
+@cache
+def _pair_module(
+    f: Callable, grad: Callable, update: Callable, n_constants: int, n_params: int, check_loss: bool
+) -> ModuleType:
     sizes = (n_constants, n_params, int(check_loss))
     source = _BINDINGS.sub(_bindings(f, grad, update, *sizes), _TEMPLATE.read_text())
     return generated_module("pairs", _module_name(f, update, *sizes), source)

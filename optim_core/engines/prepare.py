@@ -5,12 +5,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from landscapes import Surface, resolve_surface
+from landscapes import Surface
 
-from ..optimizers import OptimizerDef, get_optimizer, momentum_value
-from ..schedules import make_schedule
-from ..spec import RunSpec, thaw_dict
-from ..trajectory import MAX_STEPS
+from ..optimizers import OptimizerDef, momentum_value
+from ..schedules import Schedule
+from ..spec import RunSpec
+from ..trajectory import MAX_STEPS, stop_tolerance
 
 # An iterate this many domain-widths away from the plotted domain's centre has diverged.
 DIVERGENCE_SPANS = 100.0
@@ -49,17 +49,16 @@ def step_constants(opt: OptimizerDef, h: dict, momentum: np.ndarray) -> np.ndarr
     return table
 
 
-def schedule_arrays(spec: RunSpec, opt: OptimizerDef, h: dict):
+def schedule_arrays(schedule: Schedule, opt: OptimizerDef, h: dict, steps: int):
     """(lr, momentum, plateau table) per step, as torch's schedulers would set them."""
-    schedule = make_schedule(spec.schedule, h["lr"], **thaw_dict(spec.schedule_params))
-    steps = np.arange(spec.steps)
-    lr = np.asarray(schedule.lr(steps), dtype=np.float64)
-    cycled = schedule.momentum(steps)
+    t = np.arange(steps)
+    lr = np.asarray(schedule.lr(t), dtype=np.float64)
+    cycled = schedule.momentum(t)
     constant = momentum_value(opt, h)
     if cycled is not None:
         momentum = np.asarray(cycled, dtype=np.float64)
     else:
-        momentum = np.full(spec.steps, np.nan if constant is None else constant)
+        momentum = np.full(steps, np.nan if constant is None else constant)
     plateau = plateau_table(schedule.plateau) if schedule.plateau else np.empty(0)
     return lr, momentum, plateau
 
@@ -101,39 +100,44 @@ def momentum_used(momentum: np.ndarray, status: int, stop: int) -> np.ndarray:
     return used
 
 
-def limits(spec: RunSpec, surface: Surface) -> np.ndarray:
+def limits(spec: RunSpec, surface: Surface, dtype=np.float64) -> np.ndarray:
+    """(stop tolerance, box half-width, box centre x, y) for the stop rules of
+    ``optim_core.trajectory``, for an engine computing in ``dtype``."""
     (x0, x1), (y0, y1) = surface.domain
-    bound = DIVERGENCE_SPANS * max(x1 - x0, y1 - y0)
-    return np.array([spec.tol, bound, (x0 + x1) / 2, (y0 + y1) / 2])
+    span = max(x1 - x0, y1 - y0)
+    tol = stop_tolerance(spec.tol, dtype, span)
+    return np.array([tol, DIVERGENCE_SPANS * span, (x0 + x1) / 2, (y0 + y1) / 2])
 
 
-@lru_cache(maxsize=256)
-def _per_step(
-    optimizer: str, hyperparameters: tuple, schedule: str, schedule_params: tuple, steps: int
-):
+_PER_STEP: dict[tuple, tuple] = {}
+_PER_STEP_ENTRIES = 256
+
+
+def _per_step(spec: RunSpec):
     """(lr, momentum, plateau, C, s0) of an optimizer + schedule, whatever the surface and
     start: an app rerun that moves the start or changes the surface reuses them. Callers must
     not write into the arrays."""
-    spec = RunSpec(
-        optimizer=optimizer, hyperparameters=hyperparameters, schedule=schedule,
-        schedule_params=schedule_params, steps=steps,
-    )  # fmt: skip
-    opt, h = get_optimizer(optimizer), spec.h
-    lr, momentum, plateau = schedule_arrays(spec, opt, h)
-    constant = momentum if not np.isnan(momentum).any() else np.zeros_like(momentum)
-    s0 = np.array(opt.init(h), dtype=np.float64)
-    return lr, momentum, plateau, step_constants(opt, h, constant), s0
+    key = (spec.optimizer, spec.hyperparameters, spec.schedule, spec.schedule_params, spec.steps)
+    found = _PER_STEP.get(key)
+    if found is None:
+        opt, h = spec.optimizer_def, spec.h
+        lr, momentum, plateau = schedule_arrays(spec.lr_schedule, opt, h, spec.steps)
+        constant = momentum if not np.isnan(momentum).any() else np.zeros_like(momentum)
+        s0 = np.array(opt.init(h), dtype=np.float64)
+        found = (lr, momentum, plateau, step_constants(opt, h, constant), s0)
+        if len(_PER_STEP) >= _PER_STEP_ENTRIES:  # oldest first (dicts keep insertion order)
+            _PER_STEP.pop(next(iter(_PER_STEP)), None)
+        _PER_STEP[key] = found
+    return found
 
 
 def prepare(spec: RunSpec) -> Prepared:
-    surface = resolve_surface(spec.surface, spec.formula, spec.domain)
-    lr, momentum, plateau, C, s0 = _per_step(
-        spec.optimizer, spec.hyperparameters, spec.schedule, spec.schedule_params, spec.steps
-    )
+    surface = spec.surface_def
+    lr, momentum, plateau, C, s0 = _per_step(spec)
     return Prepared(
         surface=surface,
-        optimizer=get_optimizer(spec.optimizer),
-        a=np.array([v for _, v in spec.surface_params], dtype=np.float64),
+        optimizer=spec.optimizer_def,
+        a=np.concatenate([[v for _, v in spec.surface_params], surface.kernel_data]),
         start=np.array(spec.start, dtype=np.float64),
         s0=s0,
         lr=lr,

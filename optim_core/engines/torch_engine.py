@@ -4,7 +4,9 @@ It runs the very same ``update`` rules and surface functions (written with ``com
 on tensors of shape (runs, 2), one Python iteration per step for all runs at once, so its
 cost per step is a few dozen kernel launches however many runs there are: the GPU's form of
 the batch kernel. Stop semantics (divergence, convergence, NaN after a divergence) are the
-Numba engine's, and tests hold the two to each other.
+Numba engine's: the same rules of ``optim_core.trajectory`` applied to tensors, with the stop
+tolerance of the engine's dtype. ReduceLROnPlateau runs the kernels' state machine on the
+losses (one host round trip per step), and tests hold the two engines to each other.
 """
 
 from collections.abc import Sequence
@@ -13,8 +15,9 @@ import numpy as np
 import torch
 
 from ..spec import RunSpec
-from ..trajectory import CONVERGED, DIVERGED, MAX_STEPS, BatchResult, Trajectory
-from .prepare import Prepared, momentum_used, prepare
+from ..trajectory import CONVERGED, DIVERGED, MAX_STEPS, BatchResult, Trajectory, inside, still
+from ._kernels import plateau_start, plateau_steps
+from .prepare import Prepared, limits, momentum_used, prepare
 
 
 def default_device() -> str:
@@ -31,7 +34,7 @@ def describe(device: str | None = None) -> str:
 class _Batch:
     """Runs that share surface, optimizer and step count, as tensors on one device."""
 
-    def __init__(self, preps: Sequence[Prepared], starts, device, dtype):
+    def __init__(self, preps: Sequence[Prepared], starts, device, dtype, spec: RunSpec):
         p0 = preps[0]
         self.f, self.grad, self.update = p0.surface.f, p0.surface.grad, p0.optimizer.update
         self.device, self.dtype = device, dtype
@@ -44,8 +47,12 @@ class _Batch:
         self.lr = as_t(p0.lr if shared else np.stack([p.lr for p in preps]))
         self.noise = as_t(p0.noise if shared else np.stack([p.noise for p in preps]))
         self.shared = shared
-        self.tol, self.bound = float(p0.limits[0]), float(p0.limits[1])
-        self.center = as_t(p0.limits[2:4])
+        self.tol, self.bound, self.cx, self.cy = map(float, limits(spec, p0.surface, dtype))
+        self.plateau = p0.plateau
+        if self.plateau.size:
+            first_lr = np.array([p.lr[0] for p in preps], dtype=np.float64)
+            self.plateau_lr = np.broadcast_to(first_lr, (len(starts),)).copy()
+            self.plateau_state = plateau_start(len(self.plateau_lr), self.plateau)
 
     def step_inputs(self, t: int):
         if self.shared:
@@ -65,17 +72,25 @@ class _Batch:
         return self.f(x[:, 0], x[:, 1], self.a) + 0 * x[:, 0]
 
     def advance(self, t: int):
-        """One step for every run; returns (new x, gradient used)."""
+        """One step for every run; returns (new x, gradient used, lr used)."""
         c, lr, noise = self.step_inputs(t)
+        if self.plateau.size:
+            lr = torch.tensor(self.plateau_lr[:, None], dtype=self.dtype, device=self.device)
         g = self.gradient(self.x) + noise
         new_x, self.s = self.update(self.x, g, self.s, lr, c)
-        return new_x, g
+        return new_x, g, lr
+
+    def reduce_on_plateau(self) -> None:
+        """The plateau scheduler stepped on each run's loss before this step's move."""
+        metrics = self.loss(self.x).double().cpu().numpy()
+        plateau_steps(metrics, self.plateau_lr, self.plateau_state, self.plateau)
 
     def inside(self, x):
-        return torch.all((x - self.center).abs() <= self.bound, dim=1)
+        return inside(x[:, 0], x[:, 1], self.loss(x), self.bound, self.cx, self.cy)
 
     def still(self, g, new_x):
-        return (g.abs().amax(dim=1) <= self.tol) & ((new_x - self.x).abs().amax(dim=1) <= self.tol)
+        d = new_x - self.x
+        return still(g[:, 0], g[:, 1], d[:, 0], d[:, 1], self.tol)
 
 
 def _run_batch(batch: _Batch, steps: int, record: bool):
@@ -89,13 +104,13 @@ def _run_batch(batch: _Batch, steps: int, record: bool):
         lr_used = torch.full((runs, steps), float("nan"), dtype=batch.dtype, device=dev)
         eff = torch.full((runs, steps, 2), float("nan"), dtype=batch.dtype, device=dev)
         pos[:, 0] = batch.x
-    start_bad = ~(batch.inside(batch.x) & torch.isfinite(batch.loss(batch.x)))
+    start_bad = ~batch.inside(batch.x)
     status = torch.where(start_bad, DIVERGED, status)
     stop = torch.where(start_bad, 0, stop)
     alive &= ~start_bad
     for t in range(steps):
-        new_x, g = batch.advance(t)
-        bad = ~(batch.inside(new_x) & torch.isfinite(batch.loss(new_x)))
+        new_x, g, step_lr = batch.advance(t)
+        bad = ~batch.inside(new_x)
         still = batch.still(g, new_x) & ~bad
         ends = alive & (bad | still)
         stop = torch.where(ends, t + 1, stop)
@@ -103,11 +118,12 @@ def _run_batch(batch: _Batch, steps: int, record: bool):
         moving = alive & ~bad
         if record:
             pos[:, t + 1] = torch.where(moving[:, None], new_x, pos[:, t])
-            step_lr = batch.step_inputs(t)[1]
             lr_used[:, t] = torch.where(
                 alive, torch.as_tensor(step_lr, device=dev).flatten(), lr_used[:, t]
             )
             eff[:, t] = torch.where(alive[:, None], -(new_x - batch.x) / g, eff[:, t])
+        if batch.plateau.size:
+            batch.reduce_on_plateau()
         batch.x = torch.where(moving[:, None], new_x, batch.x)
         alive = moving & ~still
     result = {"x": batch.x, "status": status, "stop": stop}
@@ -148,10 +164,10 @@ def run_many(specs: Sequence[RunSpec], device: str | None = None, dtype=torch.fl
         return []
     device = device or default_device()
     preps = [prepare(s) for s in specs]
-    if len({p.plateau.tobytes() for p in preps}) > 1 or preps[0].plateau.size:
-        raise ValueError("torch engine: ReduceLROnPlateau runs go through the numba engine")
+    if len({p.plateau.tobytes() for p in preps}) > 1:
+        return [run(s, device, dtype) for s in specs]
     starts = np.stack([p.start for p in preps])
-    batch = _Batch(preps if len(preps) > 1 else preps[:1], starts, device, dtype)
+    batch = _Batch(preps if len(preps) > 1 else preps[:1], starts, device, dtype, specs[0])
     with torch.no_grad():
         out = _run_batch(batch, specs[0].steps, record=True)
     return _trajectories(specs, preps, out)
@@ -163,26 +179,27 @@ def run_starts(
     """One setting from many starts, final points only (see numba_engine.run_starts)."""
     device = device or default_device()
     p = prepare(spec)
-    if p.plateau.size:
-        raise ValueError("torch engine: ReduceLROnPlateau runs go through the numba engine")
-    batch = _Batch([p], np.asarray(starts, dtype=np.float64), device, dtype)
+    starts = np.asarray(starts, dtype=np.float64)
+    batch = _Batch([p], starts, device, dtype, spec)
     with torch.no_grad():
         out = _run_batch(batch, spec.steps, record=False)
-    final = out["x"].double().cpu().numpy()
-    final_loss = np.asarray(p.surface.f(final[:, 0], final[:, 1], tuple(p.a)), dtype=np.float64)
-    status = out["status"].cpu().numpy()
-    return BatchResult(final, final_loss + 0 * final[:, 0], status, out["stop"].cpu().numpy())
+    return _final_points(p, out)
 
 
 def run_settings(specs: Sequence[RunSpec], device: str | None = None, dtype=torch.float64):
     """Final points of runs with their own settings (see numba_engine.run_settings)."""
     device = device or default_device()
     preps = [prepare(s) for s in specs]
-    if any(p.plateau.size for p in preps):
-        raise ValueError("torch engine: ReduceLROnPlateau runs go through the numba engine")
-    batch = _Batch(
-        preps if len(preps) > 1 else preps[:1], np.stack([p.start for p in preps]), device, dtype
-    )
+    if len({p.plateau.tobytes() for p in preps}) > 1:
+        trajs = [run(s, device, dtype) for s in specs]
+        return BatchResult(
+            np.stack([t.final_position for t in trajs]),
+            np.array([t.final_loss for t in trajs]),
+            np.array([t.status for t in trajs], dtype=np.int8),
+            np.array([t.stop_step for t in trajs], dtype=np.int64),
+        )
+    starts = np.stack([p.start for p in preps])
+    batch = _Batch(preps if len(preps) > 1 else preps[:1], starts, device, dtype, specs[0])
     if len(preps) > 1:
         batch.s = tuple(
             torch.as_tensor(
@@ -192,9 +209,12 @@ def run_settings(specs: Sequence[RunSpec], device: str | None = None, dtype=torc
         )
     with torch.no_grad():
         out = _run_batch(batch, specs[0].steps, record=False)
+    return _final_points(preps[0], out)
+
+
+def _final_points(p: Prepared, out) -> BatchResult:
     final = out["x"].double().cpu().numpy()
-    a = tuple(preps[0].a)
-    final_loss = np.asarray(preps[0].surface.f(final[:, 0], final[:, 1], a), dtype=np.float64)
+    final_loss = np.asarray(p.surface.f(final[:, 0], final[:, 1], tuple(p.a)), dtype=np.float64)
     return BatchResult(
         final, final_loss + 0 * final[:, 0], out["status"].cpu().numpy(), out["stop"].cpu().numpy()
     )

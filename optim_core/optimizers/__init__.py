@@ -20,11 +20,8 @@ def check_hyperparameters(name: str, values: dict) -> dict:
     """Validated hyperparameters with torch's defaults filled in (raises ValueError)."""
     opt = get_optimizer(name)
     h = validate(name, opt.params, values)
-    if name == "SGD" and h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
-        raise ValueError(
-            "SGD: 'nesterov' needs momentum > 0 and dampening == 0 (as in torch); "
-            f"got momentum={h['momentum']!r}, dampening={h['dampening']!r}"
-        )
+    if opt.check:
+        h = opt.check(h)
     return h
 
 

@@ -3,7 +3,7 @@
 from common.params import BOOL, FLOAT_NONNEG, FLOAT_POS, UNIT_CLOSED, UNIT_OPEN_RIGHT, Param
 from common.xmath import sqrt
 
-from .base import N_STATE, OptimizerDef, ema_sq, lerp, zero_state
+from .base import N_STATE, OptimizerDef, ema_sq, fma, zero_state
 
 
 def _adagrad_init(h):
@@ -52,12 +52,15 @@ def _rmsprop_scalars(t, momentum, h):
 def _rmsprop_update(p, g, s, lr, c):
     momentum, alpha, eps, weight_decay, centered = c
     g = g + weight_decay * p
-    square_avg = ema_sq(s[0], g, alpha)
-    grad_avg = lerp(s[1], g, 1 - alpha)
-    avg = sqrt(square_avg - centered * grad_avg * grad_avg) + eps
+    # torch's order, fused where its CPU kernels fuse (mul_ + addcmul_, lerp_, addcmul, add_
+    # with alpha): the centered variance cancels near a minimum, where one rounding apart
+    # grows into a different path within a few hundred steps.
+    square_avg = fma((1 - alpha) * g, g, s[0] * alpha)
+    grad_avg = fma(1 - alpha, g - s[1], s[1])
+    avg = sqrt(fma(-centered * grad_avg, grad_avg, square_avg)) + eps
     # With momentum 0 the buffer is just g / avg, which is torch's momentum-free step.
-    buf = momentum * s[2] + g / avg
-    return p - lr * buf, (square_avg, grad_avg, buf)
+    buf = s[2] * momentum + g / avg
+    return fma(-lr, buf, p), (square_avg, grad_avg, buf)
 
 
 RMSprop = OptimizerDef(

@@ -15,10 +15,15 @@ Notation in the docstrings: :math:`\\theta` parameter, :math:`g` gradient, :math
 :math:`t` step, :math:`\\lambda` weight decay, :math:`m, v` first and second moments.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
-from numba.extending import register_jitable
+import numpy as np
+import torch
+from numba import types
+from numba.extending import intrinsic, overload, register_jitable
 
 from common.params import Param
 
@@ -37,6 +42,10 @@ class OptimizerDef:
     latex: str
     reference: str  # the paper
     torch_class: str | None  # None when torch.optim has no such optimizer
+    # For "Copy as PyTorch" when torch_class is None: a torch.optim.Optimizer subclass named
+    # like the optimizer, as source text.
+    script_class: str = ""
+    check: Callable | None = None  # cross-parameter checks: h -> h (raises ValueError)
 
     @property
     def defaults(self) -> dict:
@@ -54,6 +63,40 @@ def momentum_value(opt: OptimizerDef, h: dict) -> float | None:
     if opt.momentum == "momentum":
         return h["momentum"]
     return None
+
+
+def fma(a, b, c):
+    """``a * b + c`` rounded once, as torch's CPU kernels compute ``addcmul`` / ``add(alpha=)`` /
+    ``lerp`` (fused multiply-add). Where a difference of nearly equal numbers follows (the
+    centered RMSprop variance), one rounding more or less is the whole result, so rules that
+    must follow torch step for step use this."""
+    if any(isinstance(v, torch.Tensor) for v in (a, b, c)):
+        ref = next(v for v in (a, b, c) if isinstance(v, torch.Tensor))
+        a, b, c = (torch.as_tensor(v, dtype=ref.dtype, device=ref.device) for v in (a, b, c))
+        return torch.addcmul(c, a, b)
+    return _fma_exact(a, b, c)
+
+
+@np.vectorize(otypes=[np.float64])
+def _fma_exact(a, b, c):
+    # Python before 3.13 and numpy have no fma: rationals are exact, then one rounding.
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+@intrinsic
+def _llvm_fma(typingctx, a, b, c):
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@overload(fma, inline="always")
+def _fma_scalar(a, b, c):
+    if all(isinstance(v, types.Float | types.Integer) for v in (a, b, c)):
+        return lambda a, b, c: _llvm_fma(float(a), float(b), float(c))
 
 
 @register_jitable(inline="always")

@@ -13,6 +13,15 @@ def _sgd_scalars(t, momentum, h):
     return momentum, one_minus_dampening, h["weight_decay"], float(h["nesterov"])
 
 
+def _sgd_check(h):
+    if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+        raise ValueError(
+            "SGD: 'nesterov' needs momentum > 0 and dampening == 0 (as in torch); "
+            f"got momentum={h['momentum']!r}, dampening={h['dampening']!r}"
+        )
+    return h
+
+
 def _sgd_update(p, g, s, lr, c):
     momentum, one_minus_dampening, weight_decay, nesterov = c
     g = g + weight_decay * p
@@ -42,6 +51,7 @@ b_t &\leftarrow \mu b_{t-1} + (1-\tau) g_t \quad (b_1 = g_1) \\
 \end{aligned}""",
     reference="Sutskever et al., On the importance of initialization and momentum (2013)",
     torch_class="SGD",
+    check=_sgd_check,
 )
 
 
@@ -75,4 +85,22 @@ m_t &\leftarrow \beta_2 m_{t-1} + (1-\beta_2) g_t
 \end{aligned}""",
     reference="Chen et al., Symbolic Discovery of Optimization Algorithms (2023), Algorithm 2",
     torch_class=None,
+    script_class='''
+
+class Lion(torch.optim.Optimizer):
+    """Lion, Chen et al. (2023), Algorithm 2 with decoupled weight decay (not in torch.optim)."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+        super().__init__(params, {"lr": lr, "betas": betas, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                m = self.state[p].setdefault("exp_avg", torch.zeros_like(p))
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(torch.sign(m.lerp(p.grad, 1 - beta1)), alpha=-group["lr"])
+                m.lerp_(p.grad, 1 - beta2)
+''',
 )
