@@ -20,7 +20,11 @@ pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+# WebGL (the 3D view) in software: headless Chromium without a GPU needs SwiftShader allowed.
+LAUNCH_ARGS = [
+    "--no-sandbox", "--disable-background-networking", "--no-first-run",
+    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+]  # fmt: skip
 # plotly.js logs this one when an animation is interrupted by the next one; it is harmless.
 BENIGN = ("undefined",)
 
@@ -230,9 +234,7 @@ def test_a_formula_typed_in_the_sidebar_races_in_3d(server, browser):
     no_tracebacks(page)
     assert surface_visible(page)
     page.get_by_text("3D", exact=True).click()
-    page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").first.wait_for(
-        timeout=60_000
-    )
+    page.locator(".js-plotly-plot .gl-container canvas").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     no_tracebacks(page)
     shot(page, "07-custom-formula-3d")

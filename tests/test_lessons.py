@@ -237,3 +237,26 @@ def test_ill_conditioning_makes_sgd_zig_zag():
 def test_every_lesson_has_an_effect_test():
     named = set(re.findall(r'runs\("([a-z0-9-]+)"\)', pathlib.Path(__file__).read_text()))
     assert named == set(LESSONS)
+
+
+def test_a_lesson_may_race_on_its_own_formula():
+    from optim_core.config import config_from_lesson
+    from optim_core.lessons import lesson_from_dict
+
+    lesson = lesson_from_dict(
+        {
+            "id": "own",
+            "title": "Two valleys",
+            "watch": "SGD stays in the nearer valley. Adam crosses the ridge.",
+            "surface": "custom",
+            "formula": "min(x^2, (x - 2)^2 + 0.3) + y^2",
+            "domain": [[-2, 4], [-2, 2]],
+            "start": [-1.5, 1.0],
+            "steps": 100,
+            "runs": [{"label": "SGD", "optimizer": "SGD", "hyperparameters": {"lr": 0.05}}],
+        }
+    )
+    (traj,) = lesson.run()
+    assert traj.final_loss < 0.01
+    config = config_from_lesson(lesson)
+    assert config.specs()[0].surface_def.domain == ((-2.0, 4.0), (-2.0, 2.0))
