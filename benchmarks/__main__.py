@@ -2,7 +2,7 @@
 
 import sys
 
-from benchmarks import bench_app, bench_core, bench_many
+from benchmarks import bench_app, bench_core, bench_formula, bench_many, bench_models
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
@@ -11,3 +11,7 @@ if __name__ == "__main__":
     bench_many.main(quick)
     print()
     bench_app.main(quick)
+    print()
+    bench_formula.main(quick)
+    print()
+    bench_models.main(quick)

@@ -45,7 +45,7 @@ def _ns_per_step(custom: RunSpec, builtin: RunSpec, starts: np.ndarray) -> None:
         )
 
 
-def main() -> None:
+def main(quick: bool = False) -> None:
     began = time.perf_counter()
     numba_engine.run(RunSpec(surface="custom", formula="x^2 + y^2", steps=500))
     warm = time.perf_counter() - began
