@@ -49,6 +49,8 @@ class Dataset:
     class_names: tuple[str, ...]
     mean: np.ndarray  # (n_features,) train mean of the raw features
     scale: np.ndarray  # (n_features,) train std of the raw features (1 where constant)
+    train_rows: np.ndarray  # (n_train,) which raw rows, in order, became x_train
+    val_rows: np.ndarray  # (n_val,) and x_val (an export rebuilds a bundled table from them)
 
     @property
     def n_features(self) -> int:
@@ -65,6 +67,7 @@ class DataDef:
     params: tuple[Param, ...]  # the generator's own parameters (empty for bundled tables)
     load: Callable  # (rng, **params) -> (x (n, d), y (n,) ints, feature names, class names)
     description: str
+    sklearn_loader: str = ""  # a bundled table's sklearn.datasets function ("" for generators)
 
 
 def make_dataset(name: str, **values) -> Dataset:
@@ -101,6 +104,8 @@ def split_and_scale(name, x, y, features, classes, val_fraction, rng) -> Dataset
         class_names=tuple(classes),
         mean=mean,
         scale=scale,
+        train_rows=train_idx,
+        val_rows=val_idx,
     )
 
 
@@ -172,6 +177,10 @@ def _bundled(loader_name: str) -> Callable:
     return load
 
 
+def _table(name: str, loader_name: str, description: str) -> DataDef:
+    return DataDef(name, (), _bundled(loader_name), description, loader_name)
+
+
 def _noise(default: float) -> Param:
     return Param("noise", default, Interval(0.0, 5.0), "std of Gaussian noise on the points")
 
@@ -212,17 +221,14 @@ DATASETS: dict[str, DataDef] = {
             _blobs,
             "Gaussian clusters, one per class: nearly linearly separable.",
         ),
-        DataDef("iris", (), _bundled("load_iris"), "150 irises, 4 measurements, 3 species."),
-        DataDef(
-            "wine", (), _bundled("load_wine"), "178 wines, 13 chemical measurements, 3 cultivars."
-        ),
-        DataDef(
+        _table("iris", "load_iris", "150 irises, 4 measurements, 3 species."),
+        _table("wine", "load_wine", "178 wines, 13 chemical measurements, 3 cultivars."),
+        _table(
             "breast_cancer",
-            (),
-            _bundled("load_breast_cancer"),
+            "load_breast_cancer",
             "569 tumours, 30 cell-nucleus features, malignant or benign.",
         ),
-        DataDef("digits", (), _bundled("load_digits"), "1797 8x8 images of digits, 10 classes."),
+        _table("digits", "load_digits", "1797 8x8 images of digits, 10 classes."),
     )
 }
 

@@ -5,6 +5,9 @@ resolves its optimizer and schedule through the lab's own ``check_hyperparameter
 ``make_schedule`` (the same messages as the surface mode), and :class:`TrainConfig` checks its
 sizes against the tables below. A racer also offers the ``h`` / ``schedule`` /
 ``schedule_params`` attributes that ``tests/torch_reference.py`` reads from a ``RunSpec``.
+
+A racer with ``sam_rho > 0`` wraps its optimizer in sharpness-aware minimisation (SAM, Foret
+et al. 2021): each step's gradient is taken at the weights pushed uphill by ρ (``sam.py``).
 """
 
 import math
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.limits import STEPS
-from common.params import INT_NONNEG, Interval, Param, validate
+from common.params import FLOAT_NONNEG, INT_NONNEG, Interval, Param, validate
 from landscapes.models.data import MAX_ROWS
 
 from ..optimizers import OptimizerDef, check_hyperparameters, get_optimizer, momentum_value
@@ -23,17 +26,21 @@ from ..spec import clean_label, freeze, thaw_dict
 MAX_SNAPSHOTS = 200  # weight vectors kept per racer (paths on the loss plane)
 MAX_GRID_FRAMES = 60  # decision-function frames kept per racer (2D data only)
 MAX_GRID_SIZE = 120  # grid points per axis of a decision-function frame
+SAM_RHO = Param("sam_rho", 0.0, FLOAT_NONNEG, "SAM radius ρ of the ascent step (0: off)")
 
 
 @dataclass(frozen=True)
 class Racer:
-    """One optimizer with its hyperparameters and lr schedule, in torch's names."""
+    """One optimizer with its hyperparameters and lr schedule, in torch's names, optionally
+    wrapped in SAM (``sam_rho > 0``). The default label is the optimizer's name, "SAM-" first
+    for a SAM racer."""
 
     optimizer: str = "Adam"
     hyperparameters: tuple = ()
     schedule: str = "none"
     schedule_params: tuple = ()
     label: str = field(default="", compare=False)
+    sam_rho: float = 0.0
 
     def __post_init__(self):
         optimizer = get_optimizer(self.optimizer)
@@ -47,13 +54,17 @@ class Racer:
         set_ = object.__setattr__
         set_(self, "hyperparameters", freeze(h))
         set_(self, "schedule_params", freeze(schedule.params))
-        set_(self, "label", clean_label(self.label) or self.optimizer)
+        set_(self, "sam_rho", SAM_RHO.check("SAM", self.sam_rho))
+        default_label = f"SAM-{self.optimizer}" if self.sam_rho else self.optimizer
+        set_(self, "label", clean_label(self.label) or default_label)
         set_(self, "_entries", (optimizer, schedule))
 
     @classmethod
-    def make(cls, optimizer: str, schedule="none", schedule_params=None, label="", **h):
+    def make(
+        cls, optimizer: str, schedule="none", schedule_params=None, label="", sam_rho=0.0, **h
+    ):
         """``Racer.make("SGD", lr=0.1, momentum=0.9)``: hyperparameters as keywords."""
-        return cls(optimizer, freeze(h), schedule, freeze(schedule_params or {}), label)
+        return cls(optimizer, freeze(h), schedule, freeze(schedule_params or {}), label, sam_rho)
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_entries"}

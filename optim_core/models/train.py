@@ -2,7 +2,8 @@
 
 All racers' weights are one (R, P) tensor: each step runs one batched forward/backward for
 every racer (``MLP.loss_and_grad``: a few ``baddbmm``/``bmm`` kernels, not R small models),
-then each group of racers that share an optimizer takes its step with that optimizer's own
+and a second one for the SAM racers' rows at their perturbed weights (``sam.py``); then each
+group of racers that share an optimizer takes its step with that optimizer's own
 ``update`` rule (the definition the surface engines run and the tests hold to torch.optim),
 broadcast over the flat vectors with per-racer lr and constants as (R_g, 1) columns. Measured
 here this is several times faster than one eager ``torch.optim`` loop per racer
@@ -32,6 +33,7 @@ from ..optimizers import N_STATE
 from ..trajectory import DIVERGED, MAX_STEPS
 from .record import Recorder, decision_grid
 from .result import EARLY_STOPPED, ModelRace, blank_after_stop
+from .sam import sam_gradient
 from .spec import Racer, TrainConfig
 
 DIVERGENCE_FACTOR = 100.0  # a loss this many times the start's (at least log C) has blown up
@@ -130,6 +132,9 @@ class _Race:
                 table = plateau_table(racer.lr_schedule.plateau)
                 self.plateau.append((r, table, plateau_start(1, table), self.lr[r, :1].copy()))
         self.lr_t = self.as_t(self.lr.T[..., None])  # (T, R, 1)
+        rho = np.array([r.sam_rho for r in ordered])
+        self.sam_rows = torch.as_tensor(np.flatnonzero(rho > 0), device=device)
+        self.sam_rho = self.as_t(rho[rho > 0, None])
         self.start = model.init(config.seed)
         self.theta = self.as_t(np.tile(self.start, (R, 1)))
         self._tensors(data, device)
@@ -170,6 +175,10 @@ class _Race:
         if self.dropout is not None:
             masks = dropout_masks(self.model, len(yb), self.dropout, xb.dtype, xb.device)
         loss, grad, _ = self.model.loss_and_grad(self.theta, xb, yb, masks)
+        if len(self.sam_rows):
+            grad = sam_gradient(
+                self.model, self.theta, grad, self.sam_rows, self.sam_rho, xb, yb, masks
+            )
         self.losses[t] = loss
         lr = self._lr(t, loss)
         new = torch.cat([g.step(self.theta, grad, lr, t) for g in self.groups])
