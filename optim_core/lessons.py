@@ -11,12 +11,15 @@ ValueError naming the file, so a broken preset fails the tests, not a class.
 """
 
 import json
+import math
 import pathlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .config import LabConfig, Racer, config_from_lesson
 from .engines import numba_engine
-from .spec import RunSpec
+from .optimizers import OPTIMIZERS
+from .spec import RunSpec, thaw_dict
 from .trajectory import Trajectory
 
 LESSONS_DIR = pathlib.Path(__file__).resolve().parents[1] / "assets" / "lessons"
@@ -110,6 +113,90 @@ def load_lessons(folder: pathlib.Path = LESSONS_DIR) -> dict[str, Lesson]:
             raise ValueError(f"{path.name}: {err}") from None
         lessons[lesson.id] = lesson
     return lessons
+
+
+def follow_lesson(lesson: Lesson, config: LabConfig) -> tuple[LabConfig, list[str]]:
+    """``config`` with its edited runs renamed (:func:`name_modified_runs`), and what the
+    teacher changed from the lesson (:func:`lesson_changes`). ``config`` must be valid."""
+    changed = lesson_changes(lesson, config)
+    return (name_modified_runs(lesson, config) if changed else config), changed
+
+
+def lesson_changes(lesson: Lesson, config: LabConfig) -> list[str]:
+    """What ``config`` changed from the race ``lesson`` sets up, in words: "steps",
+    "racer 1 lr", "racer 4 added". Run names do not count; empty if nothing else changed."""
+    ours, theirs = config_from_lesson(lesson).normalised(), config.normalised()
+    changed = [
+        name.replace("_", " ")
+        for name in _SHARED
+        if not _same(getattr(ours, name), getattr(theirs, name))
+    ]
+    for i in range(max(len(ours.racers), len(theirs.racers))):
+        if i >= len(ours.racers):
+            changed.append(f"racer {i + 1} added")
+        elif i >= len(theirs.racers):
+            changed.append(f"racer {i + 1} removed")
+        else:
+            racer = _racer_changes(ours.racers[i], theirs.racers[i])
+            changed += [f"racer {i + 1} {c}" for c in racer]
+    return changed
+
+
+def name_modified_runs(lesson: Lesson, config: LabConfig) -> LabConfig:
+    """``config`` with each edited run that still carries its lesson name named from its
+    settings instead ("lr = 0.05" at lr 0.2 becomes "1. SGD, lr 0.2"); other names stay."""
+    ours = config_from_lesson(lesson).normalised().racers
+    theirs = config.normalised().racers
+    racers = list(config.racers)
+    for i, (racer, mine, original) in enumerate(zip(racers, theirs, ours, strict=False)):
+        if racer.label == original.label and _racer_changes(original, mine):
+            racers[i] = replace(racer, label=settings_name(i, mine))
+    return config if racers == list(config.racers) else replace(config, racers=tuple(racers))
+
+
+def settings_name(i: int, racer: Racer) -> str:
+    """A run's name from its settings: optimizer, lr, what differs from the optimizer's
+    defaults, and its schedule."""
+    h = thaw_dict(racer.hyperparameters)
+    defaults = {p.name: p.default for p in OPTIMIZERS[racer.optimizer].params}
+    parts = [f"{i + 1}. {racer.optimizer}", f"lr {h['lr']:g}"]
+    parts += [f"{k} {_short(v)}" for k, v in h.items() if k != "lr" and not _same(v, defaults[k])]
+    if racer.schedule != "none":
+        parts.append(racer.schedule)
+    return ", ".join(parts)
+
+
+def _racer_changes(original: Racer, racer: Racer) -> list[str]:
+    if original.optimizer != racer.optimizer:
+        return ["optimizer"]
+    a, b = thaw_dict(original.hyperparameters), thaw_dict(racer.hyperparameters)
+    changed = [name for name in a if not _same(a[name], b.get(name))]
+    if original.schedule != racer.schedule or not _same(
+        thaw_dict(original.schedule_params), thaw_dict(racer.schedule_params)
+    ):
+        changed.append("schedule")
+    return changed
+
+
+def _same(a, b) -> bool:
+    """Equal, floats within rounding (a widget's 0.1 against a file's 0.1), lists as tuples."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    return str(value)
 
 
 def _check_keys(owner: str, data: dict, fields: tuple, optional: dict) -> None:

@@ -226,3 +226,98 @@ def test_every_schedule_the_sidebar_makes_survives_a_link():
     query = {k: v if isinstance(v, list) else [v] for k, v in at.query_params.items()}
     back = share.from_query(query)
     assert back.normalised().racers == config.normalised().racers
+
+
+# ---- issue 12: what a new user hit -------------------------------------------------------
+
+
+def test_a_click_on_the_same_point_after_typing_a_start_moves_it_again():
+    at = run_app()
+    click = {"selection": {"points": [{"x": 0.25, "y": 2.5}]}}
+    at.session_state["race"] = click
+    at.run()
+    at.session_state["w.start_x"] = -1.0  # typed: the new figure drops the chart's selection
+    at.session_state["race"] = {"selection": {"points": []}}
+    at.run()
+    assert at.session_state["w.start_x"] == -1.0
+    at.session_state["race"] = click  # the same point, clicked again
+    at.run()
+    assert not at.exception
+    assert (at.session_state["w.start_x"], at.session_state["w.start_y"]) == (0.25, 2.5)
+
+
+def test_a_lesson_link_shows_the_lesson_in_the_lesson_picker():
+    at = run_app({"lesson": "warmup"})
+    assert not at.exception
+    assert at.sidebar.selectbox[0].value == "warmup"
+
+
+def test_an_edited_lesson_says_so_and_names_the_edited_run_from_its_settings():
+    at = run_app({"lesson": "lr-too-high"})
+    assert not any("modified" in i.value for i in at.info)
+    at.session_state["r0.SGD.lr"] = 0.2
+    at.run()
+    assert not at.exception
+    banner = " ".join(i.value for i in at.info)
+    assert "modified: racer 1 lr" in banner
+    names = list(results(at)["run"])
+    assert names[0] != "lr = 0.05" and "0.2" in names[0]
+    assert names[1:] == ["lr = 0.105", "lr = 0.12"]
+
+
+def test_add_races_a_different_optimizer_than_racer_one():
+    at = run_app()
+    before = list(results(at)["optimizer"])
+    add = next(b for b in at.sidebar.button if "Add" in b.label)
+    add.click().run()
+    assert not at.exception and not at.error
+    table = results(at)
+    added = table["optimizer"][len(before)]
+    assert added not in before
+    assert table["result"][len(before)] != table["result"][0] or (
+        table["final loss"][len(before)] != table["final loss"][0]
+    )
+    assert "diverged" not in table["result"][len(before)]
+
+
+def test_add_and_remove_use_material_icons_not_font_glyphs():
+    at = run_app()
+    buttons = {b.label: b for b in at.sidebar.button}
+    for label in ("Add", "Remove"):
+        assert buttons[label].proto.icon.startswith(":material/"), label
+    assert not [b for b in buttons if "＋" in b or "－" in b]
+
+
+def test_results_show_numbers_a_reader_can_read_and_no_none():
+    at = run_app({"lesson": "lr-too-high"})  # one run diverges
+    table = results(at)
+    assert "diverged" in " ".join(table["result"])
+    cells = [str(v) for column in table.columns for v in table[column]]
+    assert "None" not in cells and "nan" not in cells and not table.isna().any().any()
+    assert all(len(v) <= 12 for v in table["final loss"])  # no 20-digit strings
+
+
+def test_the_basins_caption_shows_run_names_literally():
+    at = run_app({"steps": "100"})
+    at.session_state["m.basins_on"] = True
+    at.session_state["m.res"] = 32
+    at.run()
+    assert not at.exception
+    captions = [c.value for c in at.caption if "global" in c.value]
+    assert captions and captions[0].startswith("1\\. SGD"), captions
+
+
+def test_the_installed_app_runs_without_a_file_watcher():
+    import tomllib
+
+    config = tomllib.loads((pathlib.Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+
+
+@pytest.mark.parametrize("lesson_id", list(LESSONS))
+def test_a_lesson_through_the_widgets_is_not_reported_modified(lesson_id):
+    at = run_app({"lesson": lesson_id})
+    assert not at.exception
+    banner = " ".join(i.value for i in at.info)
+    assert LESSONS[lesson_id].title in banner and "modified" not in banner
+    assert list(results(at)["run"]) == [run["label"] for run in LESSONS[lesson_id].runs]

@@ -240,3 +240,228 @@ def test_a_formula_typed_in_the_sidebar_races_in_3d(server, browser):
     shot(page, "07-custom-formula-3d")
     assert not errors, errors
     page.close()
+
+
+# ---- issue 12: what a new user hit -------------------------------------------------------
+
+
+def sidebar(page):
+    return page.locator('[data-testid="stSidebar"]')
+
+
+def racer_lr(page):
+    """Racer 1's lr field (racer 1's expander is the open one)."""
+    return sidebar(page).get_by_label("lr", exact=True).first
+
+
+def settle(page, ms=1500):
+    """Until the script run a widget started has finished."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
+    page.wait_for_timeout(ms)
+
+
+def test_a_click_on_a_sensitivity_cell_loads_that_setting(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    before = racer_lr(page).input_value()
+    page.get_by_role("tab", name="Sensitivity").click()
+    page.get_by_text("Run the 24×24 grid of settings").click()
+    heatmap = page.locator(".js-plotly-plot").filter(has=page.locator(".hm")).first
+    heatmap.wait_for(timeout=180_000)
+    heatmap.scroll_into_view_if_needed()
+    settle(page)
+    box = heatmap.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.83, box["y"] + box["height"] * 0.62)
+    load = page.get_by_role("button", name="Load the clicked setting into the race")
+    load.wait_for(timeout=60_000)
+    shot(page, "08-sensitivity-clicked")
+    clicked = page.get_by_text("Clicked:").inner_text()
+    load.click()
+    page.wait_for_function(
+        "([old]) => { const e = [...document.querySelectorAll("
+        '\'[data-testid="stSidebar"] input[aria-label="lr"]\')][0];'
+        " return e && e.value !== old; }",
+        arg=[before],
+        timeout=60_000,
+    )
+    settle(page)
+    loaded = float(racer_lr(page).input_value())
+    assert f"lr = {loaded:.3g}" in clicked and loaded != float(before), (clicked, loaded)
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()
+
+
+def test_the_same_point_clicked_again_after_typing_a_start_moves_it(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    x_input, _ = start_inputs(page)
+    box = race_plot(page).locator("image").first.bounding_box()
+    point = (box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.3)
+    page.mouse.click(*point)
+    settle(page)
+    clicked = x_input.input_value()
+    assert clicked != "-1.2"
+    x_input.fill("-1.5")
+    x_input.press("Enter")
+    settle(page)
+    assert x_input.input_value() == "-1.5"
+    page.mouse.click(*point)
+    settle(page)
+    assert x_input.input_value() == clicked
+    assert not errors, errors
+    page.close()
+
+
+def test_add_shows_icons_and_races_a_different_optimizer(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    bar = sidebar(page)
+    add = bar.get_by_role("button", name="Add")
+    remove = bar.get_by_role("button", name="Remove")
+    for button in (add, remove):
+        assert button.locator('[data-testid="stIconMaterial"]').count() == 1
+        assert "＋" not in button.inner_text() and "－" not in button.inner_text()
+    add.click()
+    fourth = bar.get_by_text("Racer 4")
+    fourth.wait_for(timeout=60_000)
+    settle(page)
+    fourth.click()  # open its expander
+    page.wait_for_timeout(800)
+    # the open expanders: racer 1's and the new one (the defaults race SGD, Adam and RMSprop)
+    optimizers = [c.input_value() for c in bar.get_by_role("combobox", name="optimizer").all()]
+    assert optimizers[0] == "SGD" and optimizers[-1] not in ("SGD", "Adam", "RMSprop"), optimizers
+    shot(page, "09-added-racer")
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()
+
+
+def test_a_lesson_link_selects_the_lesson_and_an_edit_shows_in_the_banner(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?lesson=lr-too-high")
+    picker = sidebar(page).get_by_role("combobox", name="Lesson")
+    assert picker.input_value() == "A learning rate too high diverges"
+    lr = racer_lr(page)
+    lr.fill("0.2")
+    lr.press("Enter")
+    page.get_by_text("modified: racer 1 lr").wait_for(timeout=60_000)
+    settle(page)
+    legend = race_plot(page).locator(".legend").text_content()
+    assert "lr = 0.05" not in legend and "0.2" in legend
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()
+
+
+def _boxes_overlap(a, b) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1024, 768)])
+def test_toolbar_legend_and_results_fit_on_a_projector(server, browser, size):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.wait_for_timeout(1500)
+    plot = race_plot(page)
+    plot.hover()
+    page.wait_for_timeout(500)
+    toolbar = [page.locator(".modebar").first.bounding_box()]
+    toolbar += [b.bounding_box() for b in page.locator('[data-testid="stElementToolbar"]').all()]
+    entries = [e.bounding_box() for e in plot.locator(".legend .traces").all()]
+    assert entries
+    for bar in filter(None, toolbar):
+        for entry in entries:
+            assert not _boxes_overlap(bar, entry), (bar, entry)
+    image = plot.locator("image").first.bounding_box()
+    assert image["width"] * image["height"] > 0.12 * size[0] * size[1]  # the largest thing
+    page.get_by_role("tab", name="Results").click()
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    shot(page, f"10-results-{size[0]}")
+    scroll = table.locator(".dvn-scroller").first
+    width, visible = scroll.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert width <= visible, "the results table scrolls sideways"
+    cells = table.locator('[role="gridcell"]').all_inner_texts()
+    assert cells and not [c for c in cells if "None" in c]
+    assert not errors, errors
+    page.close()
+
+
+def test_the_basins_caption_shows_the_run_names_as_typed(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?steps=100")
+    page.get_by_role("tab", name="Basins").click()
+    page.get_by_text("Map where each of").first.click()
+    caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="global")
+    caption.first.wait_for(timeout=120_000)
+    assert caption.first.inner_text().startswith("1. SGD")
+    assert caption.first.locator("ol, li").count() == 0
+    assert not errors, errors
+    page.close()
+
+
+def _serve():
+    """A server of its own, started cold (no module imported yet): (url, process, log)."""
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+    ]  # fmt: skip
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit-cold.log", "w")  # noqa: SIM115 (closed by the caller)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(480):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return url, proc, log
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    log.close()
+    pytest.fail("streamlit did not become healthy")
+
+
+def test_a_class_opening_the_link_at_once_sees_no_exception(browser):
+    _need_browser()
+    url, proc, log = _serve()
+    pages = []
+    try:
+        for _ in range(6):  # all six load together, before any first run has finished
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(url, wait_until="commit")
+            pages.append(page)
+        exception = '[data-testid="stException"]'
+        for i, page in enumerate(pages):
+            page.wait_for_selector(f".js-plotly-plot image, {exception}", timeout=300_000)
+            page.wait_for_timeout(500)
+            assert page.locator(exception).count() == 0, (i, page.locator(exception).inner_text())
+        for i, page in enumerate(pages):  # and each student then changes a setting
+            x_input = page.get_by_label("x₀")
+            x_input.fill(f"{-1.0 - 0.1 * i:.1f}")
+            x_input.press("Enter")
+        for i, page in enumerate(pages):  # every page updates (the link follows the setting)
+            page.wait_for_function(
+                "v => (new URL(location.href).searchParams.get('start') || '').startsWith(v)",
+                arg=f"{-1.0 - 0.1 * i:.1f},",
+                timeout=120_000,
+            )
+        settle(pages[-1])
+        for i, page in enumerate(pages):
+            assert page.locator(exception).count() == 0, (i, page.locator(exception).inner_text())
+            assert surface_visible(page)
+        assert proc.poll() is None, "the server died"
+    finally:
+        for page in pages:
+            page.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -225,13 +225,44 @@ def test_adam_without_bias_correction_takes_oversized_first_steps():
     assert corrected.distance_to(minimum) < 1e-2 < 0.1 < raw.distance_to(minimum)
 
 
+def swings(t: Trajectory, floor: float) -> int:
+    """Crossings of the valley floor (y = 0) that reach ``floor`` on both sides: the zig-zag a
+    student sees, not rounding-level flips near the floor."""
+    return sign_changes(t.positions[:, 1], floor)
+
+
+def path_length(t: Trajectory) -> float:
+    return float(np.sum(np.linalg.norm(np.diff(t.positions, axis=0), axis=1)))
+
+
 def test_ill_conditioning_makes_sgd_zig_zag():
     r = runs("ill-conditioning")
-    y = r["SGD"].positions[:51, 1]
-    assert sign_changes(y) >= 45  # crosses the valley floor at (nearly) every step
+    sgd, heavy, adam = r["SGD"], r["SGD + momentum"], r["Adam"]
     minimum = get_surface("bowl").minima
-    for label in ("SGD + momentum", "Adam"):
-        assert r[label].distance_to(minimum) < r["SGD"].distance_to(minimum) / 10, label
+    visible = 0.05 * abs(sgd.spec.start[1])  # a twentieth of the start's offset across
+    watch = LESSONS["ill-conditioning"].watch  # the claims checked below, as the text makes them
+    for claim in ("every one of its 100 steps", "a quarter of a unit", "a dozen or so wide arcs",
+                  "crossing the floor once", "dozens of times closer"):  # fmt: skip
+        assert claim in watch, claim
+    # "crosses the valley floor at every one of its 100 steps ... a quarter of a unit short"
+    assert sign_changes(sgd.positions[:, 1]) == sgd.steps
+    assert 0.2 < sgd.distance_to(minimum) < 0.3
+    # "swings across in a dozen or so wide arcs that shrink": crossings well apart, each
+    # swing smaller than the one before
+    assert 8 <= swings(heavy, visible) <= 16
+    assert swings(heavy, 1e-9) < sgd.steps / 3
+    y = heavy.positions[:, 1]
+    crossings = np.flatnonzero(np.diff(np.sign(y)))
+    peaks = [
+        np.abs(y[a + 1 : b + 1]).max() for a, b in zip(crossings, crossings[1:], strict=False)
+    ][:8]
+    assert len(peaks) == 8 and np.all(np.diff(peaks) < 0), peaks
+    # "heads almost straight down, crossing the floor once"
+    assert swings(adam, visible) == 1
+    assert path_length(adam) < 1.25 * np.linalg.norm(adam.positions[0] - adam.positions[-1])
+    # "both end dozens of times closer to the centre than 'SGD'"
+    for t in (heavy, adam):
+        assert t.distance_to(minimum) < sgd.distance_to(minimum) / 24, t.spec.label
 
 
 def test_every_lesson_has_an_effect_test():
@@ -260,3 +291,39 @@ def test_a_lesson_may_race_on_its_own_formula():
     assert traj.final_loss < 0.01
     config = config_from_lesson(lesson)
     assert config.specs()[0].surface_def.domain == ((-2.0, 4.0), (-2.0, 2.0))
+
+
+# ---- a lesson the teacher has edited --------------------------------------------------------
+
+
+def test_an_unchanged_lesson_reports_no_changes():
+    from optim_core.config import config_from_lesson
+    from optim_core.lessons import lesson_changes, name_modified_runs
+
+    for lesson in LESSONS.values():
+        config = config_from_lesson(lesson)
+        assert lesson_changes(lesson, config) == [], lesson.id
+        assert name_modified_runs(lesson, config) == config, lesson.id
+
+
+def test_an_edited_lesson_names_what_changed_and_renames_the_edited_run():
+    from dataclasses import replace
+
+    from optim_core.config import Racer, config_from_lesson
+    from optim_core.lessons import lesson_changes, name_modified_runs
+    from optim_core.spec import freeze
+
+    lesson = LESSONS["lr-too-high"]
+    config = config_from_lesson(lesson)
+    first = replace(config.racers[0], hyperparameters=freeze({"lr": 0.2}))
+    edited = replace(config, racers=(first, *config.racers[1:]), steps=150)
+    assert lesson_changes(lesson, edited) == ["steps", "racer 1 lr"]
+    named = name_modified_runs(lesson, edited)
+    labels = [s.label for s in named.specs()]
+    assert labels[0] != "lr = 0.05" and "0.2" in labels[0] and "SGD" in labels[0]
+    assert labels[1:] == ["lr = 0.105", "lr = 0.12"]  # unchanged runs keep the lesson's names
+    mine = replace(first, label="my run")  # a name the teacher typed stays
+    kept = name_modified_runs(lesson, replace(edited, racers=(mine, *config.racers[1:])))
+    assert kept.racers[0].label == "my run"
+    more = replace(config, racers=(*config.racers, Racer("Adam", freeze({"lr": 0.05}))))
+    assert lesson_changes(lesson, more) == ["racer 4 added"]

@@ -8,6 +8,7 @@ need no kernel compilation and control each run's fate exactly.
 import base64
 import io
 import math
+import re
 
 import numpy as np
 import plotly.graph_objects as go
@@ -314,3 +315,97 @@ def test_long_schedule_preview_keeps_its_swing():
     y = np.asarray(trace.y)
     assert len(y) <= 2 * MAX_POINTS
     assert y.min() == pytest.approx(0.01) and y.max() == pytest.approx(0.1)
+
+
+# --- issue 12: what a new user hit ------------------------------------------------------------
+
+
+def _sensitivity_map(nx=8, ny=6):
+    from optim_core.maps import SensitivityMap
+
+    xs, ys = np.logspace(-4, -1.5, nx), np.linspace(0.0, 0.99, ny)
+    loss = np.outer(ys + 1, xs)
+    loss[0, -1] = np.nan  # one diverged cell
+    shape = loss.shape
+    return SensitivityMap("lr", "momentum", xs, ys, loss, np.zeros(shape), np.zeros(shape), ())
+
+
+def test_sensitivity_cells_are_clickable_through_an_invisible_marker_grid():
+    from viz.maps import sensitivity_figure
+
+    sm = _sensitivity_map()
+    spec = sensitivity_figure(sm).to_plotly_json()
+    grids = [t for t in spec["data"] if t["type"] == "scatter" and t.get("customdata") is not None]
+    assert len(grids) == 1, "one clickable grid over the heatmap"
+    grid = grids[0]
+    assert grid["marker"]["opacity"] == 0 and grid["marker"]["size"] >= 8
+    cells = arr(grid["customdata"]).astype(int)
+    assert sorted(cells.tolist()) == list(range(sm.xs.size * sm.ys.size))
+    x, y = arr(grid["x"]), arr(grid["y"])
+    np.testing.assert_allclose(x, sm.xs[cells % sm.xs.size], rtol=1e-6)
+    np.testing.assert_allclose(y, sm.ys[cells // sm.xs.size], rtol=1e-6, atol=1e-7)
+    assert spec["layout"]["hoverdistance"] == -1
+    assert spec["layout"]["clickmode"].startswith("event")
+
+
+def test_sensitivity_log_axis_labels_use_one_format():
+    from viz.maps import sensitivity_figure
+
+    spec = sensitivity_figure(_sensitivity_map(), log_x=True).to_plotly_json()["layout"]["xaxis"]
+    assert spec["type"] == "log"
+    labels = spec["ticktext"]
+    assert len(labels) >= 2 and all(re.fullmatch(r"1e-?\d+", s) for s in labels), labels
+    np.testing.assert_allclose(spec["tickvals"], [float(s) for s in labels])
+
+
+def _lr_runs(*lrs, momentum=None):
+    surface = get_surface("rosenbrock")
+    runs = [(f"lr {lr}", descend(surface, (), (-1.2, 1.0), lr, 300)) for lr in lrs]
+    if momentum is not None:
+        label, t = runs[0]
+        runs[0] = (label, Trajectory(t.positions, t.loss, t.lr, momentum, t.effective_lr,
+                                     t.status, t.stop_step))  # fmt: skip
+    return surface, runs
+
+
+def test_lr_axis_is_log_when_the_racers_lrs_span_more_than_a_decade():
+    surface, runs = _lr_runs(1e-3, 2e-3)
+    axis = race_figure(surface, (), runs).to_plotly_json()["layout"]["yaxis2"]
+    assert axis.get("type", "linear") == "linear"
+    surface, runs = _lr_runs(1e-3, 5e-2)
+    fig = race_figure(surface, (), runs)
+    spec = fig.to_plotly_json()
+    axis = spec["layout"]["yaxis2"]
+    assert axis["type"] == "log"
+    lo, hi = axis["range"]  # log10 units: both lrs well inside, not on a zero line
+    assert lo < math.log10(1e-3) and hi > math.log10(5e-2) and hi - lo < 3
+    cursor = [t for t in spec["data"] if t.get("yaxis") == "y2" and t["name"] == "step"]
+    assert cursor and min(cursor[0]["y"]) > 0
+
+
+def test_momentum_is_plotted_against_step_when_a_schedule_cycles_it():
+    surface, runs = _lr_runs(1e-3, 2e-3)
+    plain = race_figure(surface, (), runs).to_plotly_json()
+    assert not [t for t in plain["data"] if t["name"].startswith("momentum")]
+    steps = runs[0][1].lr.size
+    cycled = 0.85 + 0.1 * np.abs(np.linspace(-1, 1, steps))
+    surface, runs = _lr_runs(1e-3, 2e-3, momentum=cycled)
+    fig = race_figure(surface, (), runs)
+    spec = fig.to_plotly_json()
+    axes = {t.get("yaxis") for t in spec["data"]}
+    lines = [t for t in spec["data"] if t.get("yaxis") == "y4" and t["name"] != "step"]
+    assert "y4" in axes and len(lines) == len(runs)
+    np.testing.assert_allclose(arr(lines[0]["y"]), cycled, rtol=1e-6)
+    assert any("momentum" in a["text"] for a in spec["layout"]["annotations"])
+    # the panel gets a step cursor that the animation moves like the others
+    cursors = [i for i, t in enumerate(spec["data"]) if t["name"] == "step"]
+    assert len(cursors) == 3 and set(cursors) <= set(fig.frames[0].to_plotly_json()["traces"])
+    go.Figure({**spec, "frames": [f.to_plotly_json() for f in fig.frames]})
+
+
+def test_3d_figure_marks_the_start():
+    surface, args, runs = _case("rosenbrock")
+    fig = surface_3d_figure(surface, args, runs)
+    (start,) = [t for t in fig.data if t.name == "start"]
+    assert (start.x[0], start.y[0]) == pytest.approx(runs[0][1].positions[0])
+    assert start.mode == "markers"

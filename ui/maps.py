@@ -5,6 +5,7 @@ import streamlit as st
 
 from optim_core import maps
 from optim_core.engines import numba_engine, torch_engine
+from optim_core.report import number
 from viz.maps import basin_figure, ensemble_figure, sensitivity_figure
 
 from .sidebar import load_racer_setting
@@ -56,7 +57,7 @@ def basins_tab(specs) -> None:
     st.plotly_chart(basin_figure(results, colour_by), width="stretch", key="m.basins")
     st.caption(
         " · ".join(
-            f"{label}: {share['global']:.0%} global, {share['local']:.0%} local, "
+            f"{plain(label)}: {share['global']:.0%} global, {share['local']:.0%} local, "
             f"{share['diverged']:.0%} diverged"
             for label, share in ((lbl, maps.reached_share(b)) for lbl, b in results)
         )
@@ -89,8 +90,15 @@ def sensitivity_tab(specs) -> None:
         on_select="rerun", selection_mode="points", key="m.sens",
     )  # fmt: skip
     points = event.selection.points if event and event.selection else []
-    if points and st.button("Load the clicked setting into the race", key="m.load"):
-        ix, iy = _cell(sm, points[-1])
+    if not points:
+        st.caption("Click a cell to pick its setting.")
+        return
+    ix, iy = _cell(sm, points[-1])
+    st.markdown(
+        f"Clicked: **{plain(x_name)} = {sm.xs[ix]:.3g}**, **{plain(y_name)} = {sm.ys[iy]:.3g}**"
+        f" → final loss {number(sm.final_loss[iy, ix])}"
+    )
+    if st.button("Load the clicked setting into the race", key="m.load"):
         load_racer_setting(labels.index(which), sm.specs[iy * len(sm.xs) + ix])
         st.rerun()
 
@@ -154,6 +162,13 @@ def _axis(spec, name: str, n: int) -> np.ndarray:
 
 
 def _cell(sm, point) -> tuple[int, int]:
+    """The clicked cell: the index the figure's click grid carries (see sensitivity_figure)."""
+    cell = point.get("customdata")
+    if isinstance(cell, list):
+        cell = cell[0] if cell else None
+    if isinstance(cell, int | float) and 0 <= cell < sm.xs.size * sm.ys.size:
+        iy, ix = divmod(int(cell), sm.xs.size)
+        return ix, iy
     ix = int(np.argmin(np.abs(sm.xs - point["x"])))
     iy = int(np.argmin(np.abs(sm.ys - point["y"])))
     return ix, iy

@@ -18,6 +18,25 @@ from viz import PREVIEW_CONFIG, schedule_preview
 from .text import plain
 from .widgets import has_widget, param_widget, seed
 
+# What ＋ Add races: each optimizer with settings that make visible progress on the built-in
+# surfaces in 500 steps (tests/test_add_racer.py). Steps of the adaptive methods scale
+# with lr, so their lr scales with the domain's width (the default Rosenbrock's is 4); SGD's
+# stable lr depends on the curvature, not the width.
+ADD_SETTINGS = {
+    "SGD": {"lr": 1e-3, "momentum": 0.9},
+    "Adagrad": {"lr": 0.5},
+    "RMSprop": {"lr": 0.01},
+    "Adadelta": {"lr": 10.0},
+    "Adam": {"lr": 0.05},
+    "AdamW": {"lr": 0.05},
+    "NAdam": {"lr": 0.05},
+    "RAdam": {"lr": 0.003},
+    "Adamax": {"lr": 0.05},
+    "Lion": {"lr": 0.01},
+}
+_SCALE_FREE = ("SGD",)
+_REFERENCE_WIDTH = 4.0
+
 # A schedule whose parameters have no widget (SequentialLR's list of phases) is edited as
 # JSON; the others get one control per parameter.
 
@@ -90,6 +109,18 @@ def _set(param, key, value) -> None:
         st.session_state[key] = value
 
 
+def next_racer(racers: list[Racer], surface) -> Racer:
+    """The racer ＋ Add brings: the first registry optimizer not yet racing (so its path is
+    not a copy of another's), with starting settings scaled to ``surface``'s domain."""
+    racing = {r.optimizer for r in racers}
+    name = next((n for n in OPTIMIZERS if n not in racing), next(iter(OPTIMIZERS)))
+    h = check_hyperparameters(name, ADD_SETTINGS.get(name, {}))
+    if surface is not None and name not in _SCALE_FREE:
+        (x0, x1), (y0, y1) = surface.domain
+        h["lr"] = float(f"{h['lr'] * max(x1 - x0, y1 - y0) / _REFERENCE_WIDTH:.2g}")
+    return Racer(name, freeze(check_hyperparameters(name, h)))
+
+
 def render() -> LabConfig:
     """Draw the sidebar and return what it says (validation happens in LabConfig.specs)."""
     sb = st.sidebar
@@ -118,7 +149,7 @@ def render() -> LabConfig:
         )
         seed("w.seed", 0)
         noise_seed = int(st.number_input("seed", min_value=0, key="w.seed", step=1))
-    racers = _racers(sb, steps)
+    racers = _racers(sb, steps, surface)
     seed("w.view", "2d")
     view = sb.radio("View", ("2d", "3d"), key="w.view", horizontal=True, format_func=str.upper)
     return LabConfig(
@@ -173,7 +204,7 @@ def _start_inputs(sb, start) -> tuple[float, float]:
     return (float(x), float(y))
 
 
-def _racers(sb, steps: int) -> list[Racer]:
+def _racers(sb, steps: int, surface) -> list[Racer]:
     seed("w.n_racers", 3)
     sb.subheader("Optimizers")
     racers = []
@@ -181,11 +212,16 @@ def _racers(sb, steps: int) -> list[Racer]:
         with sb.expander(f"Racer {i + 1}", expanded=i == 0):
             racers.append(_racer(i, steps))
     add, remove = sb.columns(2)
-    if add.button("＋ Add", disabled=len(racers) >= MAX_RACERS, width="stretch"):
-        _load_racer(len(racers), Racer("Adam", freeze(check_hyperparameters("Adam", {"lr": 0.01}))))
+    # Material icons, not "＋"/"－" glyphs: Debian's default fonts draw those as empty boxes.
+    if add.button(
+        "Add", icon=":material/add:", disabled=len(racers) >= MAX_RACERS, width="stretch"
+    ):
+        _load_racer(len(racers), next_racer(racers, surface))
         st.session_state["w.n_racers"] += 1
         st.rerun()
-    if remove.button("－ Remove", disabled=len(racers) <= 1, width="stretch"):
+    if remove.button(
+        "Remove", icon=":material/remove:", disabled=len(racers) <= 1, width="stretch"
+    ):
         st.session_state["w.n_racers"] -= 1
         st.rerun()
     return racers

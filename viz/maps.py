@@ -72,19 +72,18 @@ def _basin_trace(basins: BasinMap, colour_by: str, show_scale: bool) -> go.Heatm
 
 
 def sensitivity_figure(sm: SensitivityMap, log_x: bool = True, log_y: bool = False) -> go.Figure:
-    """Final loss over a grid of two settings; a click on a cell selects its setting."""
+    """Final loss over a grid of two settings; a click on a cell selects its setting.
+
+    Plotly gives no selection for a click on a heatmap, so an invisible marker per cell lies
+    over it, carrying the cell's index (row-major, like ``sm.specs``) as customdata.
+    """
     with np.errstate(all="ignore"):
         z = np.log10(np.abs(sm.final_loss) + 1e-16)
     z[~np.isfinite(sm.final_loss)] = np.nan
-    custom = np.arange(z.size).reshape(z.shape)
     fig = go.Figure(
         go.Heatmap(
-            x=sm.xs, y=sm.ys, z=z, customdata=custom, colorscale="Viridis",
-            colorbar={"title": "log10 final loss"},
-            hovertemplate=(
-                f"{sm.x_name}=%{{x:.3g}}<br>{sm.y_name}=%{{y:.3g}}"
-                "<br>log10 loss %{z:.2f}<extra></extra>"
-            ),
+            x=sm.xs, y=sm.ys, z=z, colorscale="Viridis", hoverinfo="skip",
+            colorbar={"title": {"text": "log10 final loss", "side": "right"}},
         )
     )  # fmt: skip
     diverged = np.argwhere(np.isnan(z))
@@ -92,13 +91,50 @@ def sensitivity_figure(sm: SensitivityMap, log_x: bool = True, log_y: bool = Fal
         fig.add_trace(
             go.Scatter(
                 x=sm.xs[diverged[:, 1]], y=sm.ys[diverged[:, 0]], mode="markers", name="diverged",
-                marker={"symbol": "x", "color": _DIVERGED_COLOUR, "size": 7},
+                marker={"symbol": "x", "color": _DIVERGED_COLOUR, "size": 7}, hoverinfo="skip",
+                unselected={"marker": {"opacity": 1}},
             )
         )  # fmt: skip
-    fig.update_xaxes(title_text=sm.x_name, type="log" if log_x else "linear")
-    fig.update_yaxes(title_text=sm.y_name, type="log" if log_y else "linear")
-    fig.update_layout(height=460, margin={"l": 60, "r": 20, "t": 30, "b": 50})
+    fig.add_trace(_cell_grid(sm, z))
+    fig.update_xaxes(title_text=sm.x_name, **_axis_type(sm.xs, log_x))
+    fig.update_yaxes(title_text=sm.y_name, **_axis_type(sm.ys, log_y))
+    fig.update_layout(
+        height=460, margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        # Clicks anywhere in a cell reach its marker, however small the marker is drawn.
+        hoverdistance=-1, clickmode="event+select", dragmode=False,
+        legend={"orientation": "h", "x": 0, "y": 1.01, "yanchor": "bottom"},
+    )  # fmt: skip
     return fig
+
+
+def _cell_grid(sm: SensitivityMap, z: np.ndarray) -> go.Scatter:
+    nx, ny = sm.xs.size, sm.ys.size
+    cell = np.arange(nx * ny)
+    loss = np.where(np.isnan(z.ravel()), "diverged", [f"log10 loss {v:.2f}" for v in z.ravel()])
+    size = float(np.clip(min(700 / nx, 380 / ny), 6, 40))  # ≈ a cell, in pixels
+    return go.Scatter(
+        x=sm.xs[cell % nx], y=sm.ys[cell // nx], customdata=cell, text=loss, mode="markers",
+        name="cells", showlegend=False,
+        marker={"symbol": "square-open", "size": size, "opacity": 0, "color": "white",
+                "line": {"width": 2}},
+        selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}},
+        hovertemplate=f"{sm.x_name} = %{{x:.3g}}<br>{sm.y_name} = %{{y:.3g}}<br>%{{text}}"
+        "<extra></extra>",
+    )  # fmt: skip
+
+
+def _axis_type(values: np.ndarray, log: bool) -> dict:
+    """The axis ends at the outer cells' edges (the click grid would pad it), and a log axis
+    labels its decades as 1e-4, 1e-3, ... (plotly would mix "100μ" and "0.001")."""
+    at = np.log10(values) if log else np.asarray(values, dtype=np.float64)
+    half = (at[-1] - at[0]) / (2 * (len(at) - 1)) if len(at) > 1 else 0.5
+    axis = {"type": "log" if log else "linear", "range": [at[0] - half, at[-1] + half]}
+    if not log:
+        return axis
+    decades = np.arange(np.ceil(at.min() - 1e-9), np.floor(at.max() + 1e-9) + 1).astype(int)
+    if len(decades) < 2:
+        return {**axis, "exponentformat": "e"}
+    return {**axis, "tickvals": [10.0**k for k in decades], "ticktext": [f"1e{k}" for k in decades]}
 
 
 def ensemble_figure(trajs, band) -> go.Figure:

@@ -2,14 +2,16 @@
 
 One Plotly figure. Left: the surface as an image under the axes (see ``surface_image``), an
 invisible grid of points that gives hover values and click events, the minima, the start,
-and per run a path and a marker. Right: learning rate (top) and loss (bottom) against step,
-each with a step cursor. Frames animate only paths, markers and cursors, with
-``redraw: False``, so playback is smooth and the payload stays small; the last frame redraws
-so that clicks work after playback (see ``animation_controls``).
+and per run a path and a marker. Right: learning rate (top), momentum (middle, only when a
+schedule cycles it) and loss (bottom) against step, each with a step cursor. Frames animate
+only paths, markers and cursors, with ``redraw: False``, so playback is smooth and the
+payload stays small; the last frame redraws so that clicks work after playback (see
+``animation_controls``).
 
 Trace order (the app finds the clickable grid as trace 0, named ``SURFACE_TRACE``):
 ``surface`` grid, one path per run, ``global minimum``, ``local minima``, ``start``, one
-marker per run, one LR line per run, one loss line per run, the LR cursor, the loss cursor.
+marker per run, one LR line per run, one loss line per run, [one momentum line per run,]
+the LR cursor, the loss cursor[, the momentum cursor].
 """
 
 from collections.abc import Sequence
@@ -27,8 +29,11 @@ from .race_parts import (
     Run,
     animation_controls,
     layout,
+    log_range,
     loss_curves,
+    lr_axis,
     minima_traces,
+    momentum_axis,
     path_stride,
     typed_array,
 )
@@ -65,9 +70,13 @@ def race_figure(
     end = max((int(t.stop_step) for _, t in runs), default=0)
     stride = path_stride(end, PATH_POINTS)
     prepared = [Run.of(i, label, t, stride) for i, (label, t) in enumerate(runs)]
-    losses, loss_axis = loss_curves(surface, [r.traj for r in prepared])
-    lr_range, loss_range = _curve_ranges(prepared, losses, loss_axis)
+    trajs = [r.traj for r in prepared]
+    losses, loss_axis = loss_curves(surface, trajs)
+    loss_axis["range"] = _loss_range(losses, loss_axis)
+    axes = {"y2": lr_axis(trajs), "y3": loss_axis, "y4": momentum_axis(trajs)}
     lr_lines, loss_lines = _curves(prepared, losses)
+    momentum_lines = _momentum_curves(prepared) if axes["y4"] else []
+    cursors = _cursors(end, axes)
     n = len(prepared)
     data = [
         _grid_trace(image),
@@ -77,13 +86,15 @@ def race_figure(
         *(_marker_trace(r) for r in prepared),
         *lr_lines,
         *loss_lines,
-        *_cursors(end, lr_range, loss_range, loss_axis),
+        *momentum_lines,
+        *cursors,
     ]
-    fig_layout = layout(image, height, lr_range, loss_range, loss_axis)
+    fig_layout = layout(image, height, axes)
     frames = []
     if n:
         steps = _frame_steps(end, max_frames)
-        animated = [*range(1, 1 + n), *range(n + 4, 2 * n + 4), len(data) - 2, len(data) - 1]
+        animated = [*range(1, 1 + n), *range(n + 4, 2 * n + 4)]
+        animated += range(len(data) - len(cursors), len(data))
         frames = [_frame(prepared, int(s), animated, s == steps[-1]) for s in steps]
         fig_layout.update(animation_controls(steps, FRAME_MS))
     return _figure(data, fig_layout, frames)
@@ -129,7 +140,7 @@ def _frame(runs: list[Run], step: int, traces: list[int], final: bool) -> dict:
     """Only what changes: frames merge into the traces, keeping their names and styles."""
     paths = [_path_xy(r, step, full=final) for r in runs]
     markers = [_marker_state(r, step) for r in runs]
-    cursors = [{"x": [step, step]}] * 2
+    cursors = [{"x": [step, step]}] * (len(traces) - 2 * len(runs))
     return {"name": str(step), "data": [*paths, *markers, *cursors], "traces": traces}
 
 
@@ -218,39 +229,40 @@ def _curves(runs: list[Run], losses: list[np.ndarray]) -> tuple[list[dict], list
     return lr, loss
 
 
-def _curve_ranges(runs: list[Run], losses: list[np.ndarray], loss_axis: dict):
-    """Fixed y ranges of the LR and loss plots: a ``redraw: False`` animation never
-    re-autoranges, and the cursors span exactly these."""
-    lrs = np.concatenate([r.traj.lr for r in runs]) if runs else np.zeros(0)
-    lrs = lrs[np.isfinite(lrs)]
-    top = float(lrs.max()) if lrs.size and lrs.max() > 0 else 1.0
-    lr_range = [0.0, 1.05 * top]
+def _momentum_curves(runs: list[Run]) -> list[dict]:
+    return [
+        {"type": "scatter", "mode": "lines", "x0": 0, "dx": 1, "showlegend": False,
+         "legendgroup": r.group, "line": {"color": r.colour, "width": 1.5}, "name": r.label,
+         "y": typed_array(r.traj.momentum), "xaxis": "x4", "yaxis": "y4"}
+        for r in runs
+    ]  # fmt: skip
+
+
+def _loss_range(losses: list[np.ndarray], loss_axis: dict) -> list[float]:
+    """Fixed y range of the loss plot: a ``redraw: False`` animation never re-autoranges,
+    and the cursors span exactly this."""
     values = np.concatenate(losses) if losses else np.zeros(0)
     values = values[np.isfinite(values)].astype(np.float64)
     if loss_axis["type"] == "log":
-        values = np.log10(values[values > 0])
+        return log_range(values)
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
-    return lr_range, [lo - pad, hi + pad]
+    return [lo - pad, hi + pad]
 
 
-def _cursors(step: int, lr_range, loss_range, loss_axis) -> list[dict]:
-    """Vertical step cursors spanning each plot's fixed range."""
-    ys = [lr_range, loss_range]
-    if loss_axis["type"] == "log":
-        ys[1] = [10.0 ** loss_range[0], 10.0 ** loss_range[1]]
-    return [
-        {
-            "type": "scatter",
-            "name": "step",
-            "x": [step, step],
-            "y": list(y),
-            "xaxis": f"x{k}",
-            "yaxis": f"y{k}",
-            "mode": "lines",
-            "line": {"color": "#555555", "width": 1, "dash": "dot"},
-            "showlegend": False,
-            "hoverinfo": "skip",
-        }
-        for k, y in ((2, ys[0]), (3, ys[1]))
-    ]
+def _cursors(step: int, axes: dict) -> list[dict]:
+    """Vertical step cursors spanning each plot's fixed range (in data units on log axes)."""
+    cursors = []
+    for yaxis, axis in axes.items():
+        if not axis:
+            continue
+        lo, hi = axis["range"]
+        if axis["type"] == "log":
+            lo, hi = 10.0**lo, 10.0**hi
+        cursors.append(
+            {"type": "scatter", "name": "step", "x": [step, step], "y": [lo, hi],
+             "xaxis": f"x{yaxis[1:]}", "yaxis": yaxis, "mode": "lines",
+             "line": {"color": "#555555", "width": 1, "dash": "dot"}, "showlegend": False,
+             "hoverinfo": "skip"}
+        )  # fmt: skip
+    return cursors

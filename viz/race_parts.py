@@ -13,6 +13,10 @@ from . import palette
 from .surface_image import SurfaceImage
 
 LEFT_WIDTH = 0.58  # share of the width for the surface; the curves get the rest after a gap
+# Plots end below this share of the height: the legend lies above them inside the plot area,
+# where it wraps within the plot's width and so never runs under the toolbar in the margin.
+PLOTS_TOP = 0.88
+LOG_LR_SPAN = 10.0  # peak lrs further apart than this get a log lr axis
 # A loss within this relative distance of the minimum is rounding noise: a log axis reaching
 # down to an exact 0 (or 1e-300) would squeeze every other value into its top few pixels.
 LOSS_FLOOR = 1e-16
@@ -87,6 +91,39 @@ def loss_curves(surface: Surface, trajs: list[Trajectory]) -> tuple[list[np.ndar
                     "title": "loss (log)" if positive else "loss"}  # fmt: skip
 
 
+def lr_axis(trajs: list[Trajectory]) -> dict:
+    """The lr plot's y axis: log when the racers' peak lrs are more than a decade apart (SGD
+    at 1e-3 beside Adam at 0.05 would sit on the zero line of a linear axis), else linear
+    from 0."""
+    lrs = [t.lr[np.isfinite(t.lr) & (t.lr > 0)] for t in trajs]
+    peaks = [float(lr.max()) for lr in lrs if lr.size]
+    if peaks and max(peaks) > LOG_LR_SPAN * min(peaks):
+        values = np.concatenate(lrs)
+        # decades only: "2" and "5" between them read as lrs of their own
+        return {"type": "log", "range": log_range(values[values >= max(peaks) * 1e-6]), "dtick": 1}
+    return {"type": "linear", "range": [0.0, 1.05 * max(peaks, default=1.0 / 1.05)]}
+
+
+def momentum_axis(trajs: list[Trajectory]) -> dict | None:
+    """The momentum (or Adam's beta1) plot's y axis, or None when no run's momentum moves:
+    only a schedule that cycles it (OneCycleLR, CyclicLR) earns the panel."""
+    values = [t.momentum[np.isfinite(t.momentum)] for t in trajs]
+    if not any(v.size and v.max() > v.min() for v in values):
+        return None
+    all_values = np.concatenate(values)
+    lo, hi = float(all_values.min()), float(all_values.max())
+    pad = 0.08 * (hi - lo)
+    return {"type": "linear", "range": [lo - pad, hi + pad]}
+
+
+def log_range(values: np.ndarray) -> list[float]:
+    """A log axis's range (in decades) around the positive ``values``, 5% padded."""
+    logs = np.log10(values[np.isfinite(values) & (values > 0)])
+    lo, hi = (float(logs.min()), float(logs.max())) if logs.size else (0.0, 1.0)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    return [lo - pad, hi + pad]
+
+
 def _f32(values: np.ndarray) -> np.ndarray:
     """float32 for the payload, with values beyond its range clipped rather than made inf."""
     big = float(np.finfo(np.float32).max)
@@ -135,32 +172,38 @@ def minima_traces(surface: Surface) -> list[dict]:
     return traces
 
 
-def layout(image: SurfaceImage, height: int, lr_range, loss_range, loss_axis: dict) -> dict:
+def layout(image: SurfaceImage, height: int, axes: dict) -> dict:
+    """Axes and legend. ``axes``: the y axes of the lr ("y2"), loss ("y3") and momentum
+    ("y4", None when not shown) plots, each a dict with "type" and a fixed "range" (a
+    ``redraw: False`` animation never re-autoranges)."""
     (x0, x1), (y0, y1) = image.x_range, image.y_range
     right = [LEFT_WIDTH + 0.1, 1.0]
     plain = {"showgrid": False, "zeroline": False, "constrain": "domain"}
     curve = {"showgrid": True, "gridcolor": "#e5e5e5", "zeroline": False}
-    return {
+    momentum = axes.get("y4")
+    top = PLOTS_TOP - 0.05  # room for the plot titles
+    # lr, loss and momentum plots, top to bottom: lr, [momentum,] loss
+    rows = ([top - 0.23, top], [0.0, 0.28], [0.36, top - 0.31]) if momentum else (
+        [top - 0.31, top], [0.0, 0.41], None)  # fmt: skip
+    fig_layout = {
         "height": height,
-        "margin": {"l": 50, "r": 20, "t": 40, "b": 90},
+        "margin": {"l": 50, "r": 20, "t": 30, "b": 90},
         # A small template of our own: plotly's default one is 7 KB, deep-copied per figure.
         "template": {"layout": {"plot_bgcolor": "white", "paper_bgcolor": "white"}},
         "hovermode": "closest",
         "uirevision": f"{x0},{x1},{y0},{y1}",
-        "legend": {"orientation": "h", "x": 0, "y": 1.01, "yanchor": "bottom"},
+        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "top"},
         "xaxis": {**plain, "domain": [0, LEFT_WIDTH], "range": [x0, x1], "title": "x"},
-        "yaxis": {**plain, "range": [y0, y1], "scaleanchor": "x", "scaleratio": 1, "title": "y"},
+        "yaxis": {**plain, "domain": [0, PLOTS_TOP], "range": [y0, y1], "scaleanchor": "x",
+                  "scaleratio": 1, "title": "y"},
         "xaxis2": {**curve, "domain": right, "anchor": "y2", "matches": "x3",
                    "showticklabels": False},
-        "yaxis2": {**curve, "domain": [0.56, 0.95], "anchor": "x2", "range": lr_range,
-                   "exponentformat": "power"},
+        "yaxis2": {**curve, "domain": rows[0], "anchor": "x2", **_y(axes["y2"])},
         "xaxis3": {**curve, "domain": right, "anchor": "y3", "title": "step"},
-        "yaxis3": {**curve, "domain": [0.0, 0.41], "anchor": "x3", "range": loss_range,
-                   "type": loss_axis["type"],
-                   "exponentformat": "power"},
+        "yaxis3": {**curve, "domain": rows[1], "anchor": "x3", **_y(axes["y3"])},
         # Titles above the curves rather than beside their y axes: between the two columns
         # a y title would overprint the tick labels once the app's font is wider than ours.
-        "annotations": [_plot_title("learning rate", 2), _plot_title(loss_axis["title"], 3)],
+        "annotations": [_plot_title("learning rate", 2), _plot_title(axes["y3"]["title"], 3)],
         "images": [
             {
                 "source": image.png_data_uri,
@@ -171,6 +214,18 @@ def layout(image: SurfaceImage, height: int, lr_range, loss_range, loss_axis: di
             }
         ],
     }  # fmt: skip
+    if momentum:
+        fig_layout["xaxis4"] = {**curve, "domain": right, "anchor": "y4", "matches": "x3",
+                                "showticklabels": False}  # fmt: skip
+        fig_layout["yaxis4"] = {**curve, "domain": rows[2], "anchor": "x4", "nticks": 4,
+                                **_y(momentum)}  # fmt: skip
+        fig_layout["annotations"].append(_plot_title("momentum / β₁", 4))
+    return fig_layout
+
+
+def _y(axis: dict) -> dict:
+    ticks = {"dtick": axis["dtick"]} if "dtick" in axis else {}
+    return {"type": axis["type"], "range": axis["range"], "exponentformat": "power", **ticks}
 
 
 def _plot_title(text: str, k: int) -> dict:

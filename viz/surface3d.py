@@ -48,12 +48,14 @@ def surface_3d_figure(
     for i, (label, traj) in enumerate(runs):
         traces += _run_traces(i, label, traj, bounds, lift)
     traces += _minima_traces(surface, args, lift)
+    traces += _start_traces(runs, lift)
     fig = go.Figure(traces)
     ratio = (y1 - y0) / (x1 - x0)
     fig.update_layout(
         height=height,
         margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+        # Below the scene: above it, the legend would run under the toolbar.
+        legend={"orientation": "h", "x": 0, "y": 0, "yanchor": "top"},
         scene={
             "xaxis": {"title": "x", "range": [x0, x1]},
             "yaxis": {"title": "y", "range": [y0, y1]},
@@ -118,3 +120,23 @@ def _minima_traces(surface: Surface, args: tuple, lift: float) -> list[go.Scatte
             )
         )  # fmt: skip
     return traces
+
+
+def _start_traces(runs, lift: float) -> list[go.Scatter3d]:
+    """Where the runs start (one marker per distinct start), styled like the race's start."""
+    starts = {}
+    for _, traj in runs:
+        if np.isfinite(traj.positions[0]).all() and np.isfinite(traj.loss[0]):
+            starts.setdefault(tuple(traj.positions[0]), float(traj.loss[0]))
+    if not starts:
+        return []
+    xy = np.asarray(list(starts), dtype=np.float64)
+    return [
+        go.Scatter3d(
+            x=xy[:, 0], y=xy[:, 1], z=np.asarray(list(starts.values())) + lift,
+            mode="markers", name="start",
+            marker={"symbol": "circle", "size": 7, "color": palette.START_COLOUR,
+                    "line": {"color": "#000000", "width": 2}},
+            hovertemplate="start (%{x:.4g}, %{y:.4g})<extra></extra>",
+        )
+    ]  # fmt: skip
