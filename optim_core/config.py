@@ -8,11 +8,13 @@ import json
 from dataclasses import dataclass, field, replace
 
 from common.limits import RACERS, check_size
+from common.params import FLOAT_NONNEG, Param
 
 from .spec import RunSpec, clean_label, freeze, thaw_dict
 
 VIEWS = ("2d", "3d")
-_RACER_FIELDS = ("optimizer", "hyperparameters", "schedule", "schedule_params", "label")
+SAM_RHO = Param("sam_rho", 0.0, FLOAT_NONNEG, "SAM neighbourhood radius (0: plain optimizer)")
+_RACER_FIELDS = ("optimizer", "hyperparameters", "schedule", "schedule_params", "label", "sam_rho")
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,11 @@ class Racer:
     schedule: str = "none"
     schedule_params: tuple = ()
     label: str = ""
+    sam_rho: float = 0.0  # sharpness-aware minimisation around the optimizer; 0: off
 
     def __post_init__(self):
         object.__setattr__(self, "label", clean_label(self.label))
+        object.__setattr__(self, "sam_rho", SAM_RHO.check("racer", self.sam_rho))
 
     def to_json(self) -> str:
         data = {"optimizer": self.optimizer, "hyperparameters": thaw_dict(self.hyperparameters)}
@@ -35,6 +39,8 @@ class Racer:
             data["schedule_params"] = thaw_dict(self.schedule_params)
         if self.label:
             data["label"] = self.label
+        if self.sam_rho:
+            data["sam_rho"] = self.sam_rho
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -59,6 +65,7 @@ class Racer:
             schedule=data.get("schedule", "none"),
             schedule_params=freeze(data.get("schedule_params", {})),
             label=data.get("label", ""),
+            sam_rho=data.get("sam_rho", 0.0),
         )
 
 

@@ -465,3 +465,52 @@ def test_a_class_opening_the_link_at_once_sees_no_exception(browser):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def model_plots(page):
+    return page.locator(".js-plotly-plot")
+
+
+def test_the_model_mode_trains_and_animates_boundaries_and_the_plane(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?mode=model")
+    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=180_000)
+    no_tracebacks(page)
+    for size in ((1280, 800), (1024, 768)):
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.wait_for_timeout(800)
+        shot(page, f"11-model-{size[0]}")
+    page.set_viewport_size({"width": 1500, "height": 1050})
+    decision = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer")).first
+    decision.get_by_text("▶ Play").click()
+    page.wait_for_timeout(1200)
+    shot(page, "12-model-boundaries-mid-animation")
+    assert decision.locator(".heatmaplayer image, .heatmaplayer .hm").count() > 0
+    plane = page.locator(".js-plotly-plot").filter(has=page.locator("image")).last
+    plane.scroll_into_view_if_needed()
+    plane.get_by_text("▶ Play").click()
+    page.wait_for_timeout(1200)
+    shot(page, "13-model-plane-mid-animation")
+    box = plane.locator("image").first.bounding_box()
+    assert box and box["width"] > 100
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()
+
+
+def test_an_uploaded_csv_trains_in_the_model_mode(server, browser, tmp_path):
+    url, _ = server
+    points = [((i * 37) % 100, (i * 53) % 100) for i in range(200)]
+    rows = ["width,height,label"] + [f"{u / 10},{v / 10},{int(u > v)}" for u, v in points]
+    path = tmp_path / "points.csv"
+    path.write_text("\n".join(rows))
+    page, errors = open_page(browser, f"{url}/?mode=model&steps=200")
+    page.get_by_label("Data set").first.click()
+    page.get_by_role("option", name="Your CSV file…").click()
+    page.locator("input[type=file]").first.set_input_files(str(path))
+    page.get_by_text("your CSV file").first.wait_for(timeout=120_000)
+    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=120_000)
+    no_tracebacks(page)
+    shot(page, "14-model-csv")
+    assert not errors, errors
+    page.close()

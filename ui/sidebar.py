@@ -7,7 +7,7 @@ import streamlit as st
 from common.limits import MAX_FORMULA_CHARS, MAX_LABEL_CHARS, MAX_RACERS, MAX_STEPS
 from common.params import Pair, Sequence
 from landscapes import CUSTOM, SURFACES, resolve_surface
-from optim_core.config import LabConfig, Racer, split_warmup, warmup_schedule
+from optim_core.config import DEFAULT_RACERS, LabConfig, Racer, split_warmup, warmup_schedule
 from optim_core.optimizers import OPTIMIZERS, check_hyperparameters
 from optim_core.previews import schedule_curves
 from optim_core.schedules import REQUIRED, SCHEDULES
@@ -57,9 +57,7 @@ def load(config: LabConfig) -> None:
     state["w.start_x"], state["w.start_y"] = config.start
     state["w.steps"], state["w.noise"], state["w.seed"] = config.steps, config.noise, config.seed
     state["w.view"] = config.view
-    state["w.n_racers"] = len(config.racers)
-    for i, racer in enumerate(config.racers):
-        _load_racer(i, racer)
+    load_racers(config.racers, "r")
 
 
 def load_racer_setting(i: int, spec) -> None:
@@ -77,27 +75,41 @@ def apply_pending() -> None:
         _load_racer(*pending)
 
 
-def _load_racer(i: int, racer: Racer) -> None:
+def load_racers(racers, prefix: str) -> None:
+    """Put ``racers`` into the racer widgets under ``prefix`` (each mode has its own)."""
+    st.session_state[_count_key(prefix)] = len(racers)
+    for i, racer in enumerate(racers):
+        _load_racer(i, racer, prefix)
+
+
+def _count_key(prefix: str) -> str:
+    return "w.n_racers" if prefix == "r" else f"{prefix}.n_racers"
+
+
+def _load_racer(i: int, racer: Racer, prefix: str = "r") -> None:
     state = st.session_state
-    state[f"r{i}.optimizer"] = racer.optimizer
-    state[f"r{i}.label"] = racer.label
+    p = f"{prefix}{i}"
+    state[f"{p}.optimizer"] = racer.optimizer
+    state[f"{p}.label"] = racer.label
+    state[f"{p}.sam"] = racer.sam_rho
+    h = check_hyperparameters(racer.optimizer, thaw_dict(racer.hyperparameters))
     for param in OPTIMIZERS[racer.optimizer].params:
         _set(
             param,
-            f"r{i}.{racer.optimizer}.{param.name}",
-            thaw_dict(racer.hyperparameters)[param.name],
+            f"{p}.{racer.optimizer}.{param.name}",
+            h[param.name],
         )
     name, params, warmup, factor = split_warmup(racer.schedule, thaw_dict(racer.schedule_params))
-    state[f"r{i}.schedule"] = name
-    state[f"r{i}.warmup"] = warmup > 0
-    state[f"r{i}.warmup_steps"] = warmup or 50
-    state[f"r{i}.warmup_factor"] = factor
+    state[f"{p}.schedule"] = name
+    state[f"{p}.warmup"] = warmup > 0
+    state[f"{p}.warmup_steps"] = warmup or 50
+    state[f"{p}.warmup_factor"] = factor
     if not _has_widgets(name):
-        state[f"r{i}.{name}.json"] = json.dumps(params)
+        state[f"{p}.{name}.json"] = json.dumps(params)
         return
     for param in SCHEDULES[name].params:
         if param.name in params:
-            _set(param, f"r{i}.{name}.{param.name}", params[param.name])
+            _set(param, f"{p}.{name}.{param.name}", params[param.name])
 
 
 def _set(param, key, value) -> None:
@@ -149,7 +161,7 @@ def render() -> LabConfig:
         )
         seed("w.seed", 0)
         noise_seed = int(st.number_input("seed", min_value=0, key="w.seed", step=1))
-    racers = _racers(sb, steps, surface)
+    racers = racer_inputs(sb, steps, "r", DEFAULT_RACERS, surface)
     seed("w.view", "2d")
     view = sb.radio("View", ("2d", "3d"), key="w.view", horizontal=True, format_func=str.upper)
     return LabConfig(
@@ -204,40 +216,46 @@ def _start_inputs(sb, start) -> tuple[float, float]:
     return (float(x), float(y))
 
 
-def _racers(sb, steps: int, surface) -> list[Racer]:
-    seed("w.n_racers", 3)
+def racer_inputs(sb, steps: int, prefix: str = "r", defaults=(), surface=None) -> list[Racer]:
+    """The racers' widgets under ``prefix``; ``defaults`` fill them on the first draw."""
+    count = _count_key(prefix)
+    if count not in st.session_state:
+        load_racers(defaults, prefix)
     sb.subheader("Optimizers")
     racers = []
-    for i in range(st.session_state["w.n_racers"]):
+    for i in range(st.session_state[count]):
         with sb.expander(f"Racer {i + 1}", expanded=i == 0):
-            racers.append(_racer(i, steps))
+            racers.append(_racer(i, steps, prefix))
     add, remove = sb.columns(2)
     # Material icons, not "＋"/"－" glyphs: Debian's default fonts draw those as empty boxes.
     if add.button(
-        "Add", icon=":material/add:", disabled=len(racers) >= MAX_RACERS, width="stretch"
-    ):
-        _load_racer(len(racers), next_racer(racers, surface))
-        st.session_state["w.n_racers"] += 1
+        "Add", icon=":material/add:", disabled=len(racers) >= MAX_RACERS, width="stretch",
+        key=f"{prefix}.add",
+    ):  # fmt: skip
+        _load_racer(len(racers), next_racer(racers, surface), prefix)
+        st.session_state[count] += 1
         st.rerun()
     if remove.button(
-        "Remove", icon=":material/remove:", disabled=len(racers) <= 1, width="stretch"
-    ):
-        st.session_state["w.n_racers"] -= 1
+        "Remove", icon=":material/remove:", disabled=len(racers) <= 1, width="stretch",
+        key=f"{prefix}.remove",
+    ):  # fmt: skip
+        st.session_state[count] -= 1
         st.rerun()
     return racers
 
 
-def _racer(i: int, steps: int) -> Racer:
-    seed(f"r{i}.optimizer", "Adam")
-    seed(f"r{i}.label", "")
+def _racer(i: int, steps: int, prefix: str) -> Racer:
+    key = f"{prefix}{i}"
+    seed(f"{key}.optimizer", "Adam")
+    seed(f"{key}.label", "")
     label = st.text_input(
-        "name", key=f"r{i}.label", placeholder=f"{i + 1}. optimizer", max_chars=MAX_LABEL_CHARS
+        "name", key=f"{key}.label", placeholder=f"{i + 1}. optimizer", max_chars=MAX_LABEL_CHARS
     )
-    name = st.selectbox("optimizer", list(OPTIMIZERS), key=f"r{i}.optimizer")
+    name = st.selectbox("optimizer", list(OPTIMIZERS), key=f"{key}.optimizer")
     opt = OPTIMIZERS[name]
-    h = {p.name: param_widget(p, f"r{i}.{name}.{p.name}", p.default) for p in opt.params}
-    seed(f"r{i}.schedule", "none")
-    schedule = st.selectbox("lr schedule", list(SCHEDULES), key=f"r{i}.schedule")
+    h = {p.name: param_widget(p, f"{key}.{name}.{p.name}", p.default) for p in opt.params}
+    seed(f"{key}.schedule", "none")
+    schedule = st.selectbox("lr schedule", list(SCHEDULES), key=f"{key}.schedule")
     entry = SCHEDULES[schedule]
     if _has_widgets(schedule):
         defaults = entry.ui_defaults(steps, h["lr"])
@@ -246,42 +264,50 @@ def _racer(i: int, steps: int) -> Racer:
             value = defaults.get(p.name, p.default)
             if value is None or value is REQUIRED:
                 continue
-            params[p.name] = param_widget(p, f"r{i}.{schedule}.{p.name}", value)
+            params[p.name] = param_widget(p, f"{key}.{schedule}.{p.name}", value)
     else:
-        seed(f"r{i}.{schedule}.json", json.dumps(entry.ui_defaults(steps, h["lr"])))
-        text = st.text_area(f"{schedule} (JSON)", key=f"r{i}.{schedule}.json", height=120)
+        seed(f"{key}.{schedule}.json", json.dumps(entry.ui_defaults(steps, h["lr"])))
+        text = st.text_area(f"{schedule} (JSON)", key=f"{key}.{schedule}.json", height=120)
         try:
             params = parse_json_object(text)
         except ValueError as err:
             st.caption(f"⚠ {schedule}: {plain(err)}")
             params = {}
-    seed(f"r{i}.warmup", False)
-    if entry.warmup_ok and st.toggle("warm-up first (LinearLR)", key=f"r{i}.warmup"):
-        seed(f"r{i}.warmup_steps", max(1, steps // 10))
-        seed(f"r{i}.warmup_factor", 0.01)
+    seed(f"{key}.warmup", False)
+    if entry.warmup_ok and st.toggle("warm-up first (LinearLR)", key=f"{key}.warmup"):
+        seed(f"{key}.warmup_steps", max(1, steps // 10))
+        seed(f"{key}.warmup_factor", 0.01)
         w_steps = int(
-            st.number_input("warm-up steps", min_value=1, step=1, key=f"r{i}.warmup_steps")
+            st.number_input("warm-up steps", min_value=1, step=1, key=f"{key}.warmup_steps")
         )
         factor = float(
-            st.number_input("start_factor", key=f"r{i}.warmup_factor", format="%g", step=0.01)
+            st.number_input("start_factor", key=f"{key}.warmup_factor", format="%g", step=0.01)
         )
         schedule, params = warmup_schedule(schedule, params, w_steps, factor)
-    _preview(i, name, h, schedule, params, steps)
-    return Racer(name, freeze(h), schedule, freeze(params), label)
+    seed(f"{key}.sam", 0.0)
+    sam = float(
+        st.number_input(
+            "SAM ρ (0: off)", min_value=0.0, key=f"{key}.sam", format="%g", step=0.01,
+            help="sharpness-aware minimisation around this optimizer (Foret et al., 2021): "
+            "each step takes the gradient at θ + ρ g/|g|",
+        )
+    )  # fmt: skip
+    _preview(key, name, h, schedule, params, steps)
+    return Racer(name, freeze(h), schedule, freeze(params), label, sam)
 
 
 def _has_widgets(schedule: str) -> bool:
     return all(has_widget(p) for p in SCHEDULES[schedule].params)
 
 
-def _preview(i: int, optimizer: str, h: dict, schedule: str, params: dict, steps: int) -> None:
+def _preview(key: str, optimizer: str, h: dict, schedule: str, params: dict, steps: int) -> None:
     """The schedule's lr (and momentum) curve right under its parameters."""
     try:
         figure = _preview_figure(optimizer, freeze(h), schedule, freeze(params), steps)
     except ValueError as err:
         st.caption(f"⚠ {plain(err)}")
         return
-    st.plotly_chart(figure, config=PREVIEW_CONFIG, width="stretch", key=f"r{i}.preview")
+    st.plotly_chart(figure, config=PREVIEW_CONFIG, width="stretch", key=f"{key}.preview")
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -119,9 +119,10 @@ def decision_figure(race: ModelRace, data: Dataset, height: int = 360) -> go.Fig
             )  # fmt: skip
     for axis in range(1, rows * cols + 1):
         suffix = "" if axis == 1 else str(axis)
-        fig.layout[f"xaxis{suffix}"].update(showticklabels=False, range=_span(frames.xs))
+        bare = {"showticklabels": False, "showgrid": False, "zeroline": False}
+        fig.layout[f"xaxis{suffix}"].update(range=_span(frames.xs), **bare)
         fig.layout[f"yaxis{suffix}"].update(
-            showticklabels=False, range=_span(frames.ys), scaleanchor=f"x{suffix}"
+            range=_span(frames.ys), scaleanchor=f"x{suffix}", **bare
         )
     steps = frames.steps
     fig.frames = [
@@ -181,11 +182,12 @@ def _span(values: np.ndarray) -> list[float]:
 
 
 def curves_figure(race: ModelRace, height: int = 300) -> go.Figure:
-    """Loss (train per step, validation every evaluation), accuracy, and lr / momentum."""
+    """Loss (train per step, validation every evaluation), accuracy, and lr / momentum.
+
+    Solid lines are training, dashed validation, dotted momentum (on its own right axis)."""
     fig = make_subplots(
         rows=1, cols=3, horizontal_spacing=0.07,
-        subplot_titles=("loss (train —, validation ‒ ‒)", "accuracy (train —, validation ‒ ‒)",
-                        "learning rate (momentum ···)"),
+        subplot_titles=("loss", "accuracy", "learning rate"),
         specs=[[{}, {}, {"secondary_y": True}]],
     )  # fmt: skip
     steps = np.arange(1, race.train_loss.shape[1] + 1)

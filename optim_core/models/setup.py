@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from common.limits import MAX_RACERS, RACERS, STEPS, check_size
-from common.params import Options, Param, parse_number, shown
+from common.params import Options, Param, parse_number, shown, validate
 from landscapes.models import DATASETS, MLP, Dataset, dataset_from_csv, make_dataset
+from landscapes.models.data import SPLIT
 
 from ..config import Racer as RacerSetting
 from ..share import parse_json, parse_json_object
@@ -70,14 +71,25 @@ class ModelSetup:
         _PLANE.check("model race", self.plane)
         racers = tuple(
             Racer(r.optimizer, r.hyperparameters, r.schedule, r.schedule_params,
-                  r.label or f"{i + 1}. {r.optimizer}")
+                  r.label or f"{i + 1}. {'SAM-' if r.sam_rho else ''}{r.optimizer}", r.sam_rho)
             for i, r in enumerate(self.racers)
         )  # fmt: skip
         set_ = object.__setattr__
+        settings = tuple(
+            replace(r, hyperparameters=m.hyperparameters, schedule_params=m.schedule_params)
+            for r, m in zip(self.racers, racers, strict=True)
+        )  # torch's defaults filled in, as the widgets show them
+        set_(self, "racers", settings)
+        set_(self, "data_params", freeze(self._data_values()))
         set_(self, "model", freeze({k: getattr(mlp, k) for k in _MODEL_KEYS}))
         for name in ("steps", "batch_size", "seed", "patience"):  # as validated: 32.0 -> 32
             set_(self, name, getattr(config, name))
         set_(self, "_resolved", (data, mlp, racers, config))
+
+    def _data_values(self) -> dict:
+        """The data set's parameters with defaults filled in (checked by _load_data)."""
+        own = DATASETS[self.data].params if self.data in DATASETS else ()
+        return validate(self.data, own + SPLIT, thaw_dict(self.data_params))
 
     def _load_data(self) -> Dataset:
         if self.data != CSV:
