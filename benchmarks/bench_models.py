@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from landscapes.models import MLP, make_dataset
-from landscapes.models.plane import pca_directions, plane_loss
+from landscapes.models.plane import pca_directions, pca_plane, plane_loss
 from optim_core.models import Racer, TrainConfig, train
 
 STEPS = 1000
@@ -75,6 +75,63 @@ def plane_ratio(size: int = 41) -> tuple[float, float]:
     return batched, _best(loop, 1) * size / len(sample)
 
 
+def loss_landscapes_time(size: int = 41) -> float | None:
+    """The ``loss-landscapes`` package's filter-normalised random plane on the same model and
+    data (a speed reference only), or None when it is not installed."""
+    try:
+        import loss_landscapes
+        from loss_landscapes.metrics import Loss
+    except ImportError:
+        return None
+    data = make_dataset("moons", n_points=1000, val_fraction=0.0)
+    model = MLP(2, 2, depth=2, width=64)
+    torch.manual_seed(0)
+    net = model.torch_module(dtype=torch.float32)
+    x, y = torch.as_tensor(data.x_train, dtype=torch.float32), torch.as_tensor(data.y_train)
+    metric = Loss(torch.nn.functional.cross_entropy, x, y)
+    with torch.no_grad():
+        return _best(lambda: loss_landscapes.random_plane(net, metric, steps=size), 1)
+
+
+def app_rerun() -> float:
+    """One model-mode rerun of the default page, server side: train the racers, the loss
+    plane, and every figure as JSON (what the app's caches hold after the first run)."""
+    from optim_core.models.setup import ModelSetup
+    from viz import race_figure
+    from viz.model import curves_figure, decision_figure, plane_runs, plane_surface
+
+    def rerun():
+        setup = ModelSetup()
+        race = train(setup.dataset, setup.mlp, setup.model_racers, setup.config)
+        plane = pca_plane(setup.mlp, setup.dataset, race.weights, race.start)
+        figures = [
+            decision_figure(race, setup.dataset),
+            curves_figure(race),
+            race_figure(plane_surface(plane), (), plane_runs(race, plane), start=(0.0, 0.0),
+                        max_frames=120),
+        ]  # fmt: skip
+        return [f.to_json() for f in figures]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as app.py sets it for the server
+    try:
+        rerun()  # warm: imports, compiled kernels
+        return _best(rerun, 3)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cuda_row() -> str:
+    if not torch.cuda.is_available():
+        return "  CUDA: not measured (no GPU on this machine)"
+    data = make_dataset("moons", n_points=1000, val_fraction=0.0)
+    model = MLP(2, 2, depth=2, width=64)
+    config = TrainConfig(steps=STEPS, grid_frames=0, snapshots=2, eval_every=STEPS)
+    train(data, model, RACERS, config, device="cuda")
+    seconds = _best(lambda: train(data, model, RACERS, config, device="cuda"))
+    return f"  CUDA ({torch.cuda.get_device_name()}): 2-64-64-2, 1000 moons: {seconds:.2f} s"
+
+
 def main(quick: bool = False) -> None:
     print(f"model mode, {len(RACERS)} racers x {STEPS} full-batch steps, CPU float64")
     for width, points in ((16, 500), (64, 1000)):
@@ -88,6 +145,17 @@ def main(quick: bool = False) -> None:
         f"  41x41 loss plane (float32), 2-64-64-2 on 1000 points: batched {batched:.2f} s, "
         f"per-point loop {loop:.2f} s (timed on a sample of rows), ratio {loop / batched:.1f}x"
     )
+    reference = loss_landscapes_time()
+    if reference is None:
+        print("  loss-landscapes package: not installed (pip install loss-landscapes)")
+    else:
+        print(
+            f"  same plane with the loss-landscapes package: {reference:.2f} s, "
+            f"ratio {reference / batched:.1f}x (target >= 2.5x)"
+        )
+    print(f"  one model-mode rerun of the default page (train + plane + figures): "
+          f"{app_rerun() * 1e3:.0f} ms (target <= 1000 ms)")  # fmt: skip
+    print(cuda_row())
 
 
 if __name__ == "__main__":

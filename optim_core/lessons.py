@@ -103,10 +103,16 @@ def lesson_from_dict(data: dict) -> Lesson:
 
 def load_lessons(folder: pathlib.Path = LESSONS_DIR) -> dict[str, Lesson]:
     """Every ``*.json`` lesson in ``folder`` by id, in file-name order."""
-    lessons: dict[str, Lesson] = {}
+    return load_lesson_files(folder, lesson_from_dict)
+
+
+def load_lesson_files(folder: pathlib.Path, parse) -> dict:
+    """``parse(json)`` of every ``*.json`` file in ``folder`` by its ``id``, which must match
+    the file name; ValueError naming the file for anything malformed."""
+    lessons = {}
     for path in sorted(folder.glob("*.json")):
         try:
-            lesson = lesson_from_dict(json.loads(path.read_text(encoding="utf-8")))
+            lesson = parse(json.loads(path.read_text(encoding="utf-8")))
             if lesson.id != path.stem:
                 raise ValueError(f"lesson: 'id' must match the file name {path.stem!r}")
         except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError

@@ -14,14 +14,13 @@ settings and every racer validated), so a broken file raises ValueError naming t
 the bad value, and fails the tests rather than a class.
 """
 
-import json
 import pathlib
 from dataclasses import dataclass
 
 from common.limits import MAX_RACERS
 from landscapes.models import MLP, Dataset, make_dataset
 
-from ..lessons import sentence_count
+from ..lessons import load_lesson_files, sentence_count
 from ..spec import freeze
 from .result import ModelRace
 from .spec import Racer, TrainConfig
@@ -112,16 +111,7 @@ def _racers(items) -> tuple[Racer, ...]:
 
 def load_model_lessons(folder: pathlib.Path = MODEL_LESSONS_DIR) -> dict[str, ModelLesson]:
     """Every ``*.json`` lesson in ``folder`` by id, in file-name order."""
-    lessons: dict[str, ModelLesson] = {}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            lesson = model_lesson_from_dict(json.loads(path.read_text(encoding="utf-8")))
-            if lesson.id != path.stem:
-                raise ValueError(f"lesson: 'id' must match the file name {path.stem!r}")
-        except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{path.name}: {err}") from None
-        lessons[lesson.id] = lesson
-    return lessons
+    return load_lesson_files(folder, model_lesson_from_dict)
 
 
 def _check_keys(owner: str, data: dict, fields: tuple, optional: dict) -> None:
