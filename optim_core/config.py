@@ -205,3 +205,22 @@ def config_from_lesson(lesson) -> LabConfig:
         racers=tuple(Racer.from_dict(dict(run)) for run in lesson.runs),
         lesson=lesson.id,
     )
+
+
+def config_from_specs(specs) -> LabConfig:
+    """The race of ``specs`` (a saved race file): they must share the surface, start, steps
+    and noise, as a race's runs do (ValueError naming the first that differs)."""
+    if not specs:
+        raise ValueError("race file: no racers")
+    first = specs[0]
+    shared = ("surface", "formula", "domain", "surface_params", "start", "steps", "noise", "seed")
+    for i, spec in enumerate(specs[1:], 2):
+        for name in shared:
+            if getattr(spec, name) != getattr(first, name):
+                raise ValueError(f"race file: racer {i} has another {name!r} than racer 1")
+    racers = tuple(
+        Racer(s.optimizer, s.hyperparameters, s.schedule, s.schedule_params, s.label,
+              getattr(s, "sam_rho", 0.0))
+        for s in specs
+    )  # fmt: skip
+    return LabConfig(**{name: getattr(first, name) for name in shared}, racers=racers)

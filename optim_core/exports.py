@@ -189,3 +189,25 @@ def _trajectory(data: dict, spec: RunSpec) -> Trajectory:
 
 def _array(values) -> np.ndarray:
     return np.array(values, dtype=np.float64)  # None becomes NaN
+
+
+MODEL_CSV_COLUMNS = ("racer", "label", "step", "train_loss", "lr", "momentum", "val_loss",
+                     "val_accuracy")  # fmt: skip
+
+
+def model_race_csv(race) -> str:
+    """A model race (``optim_core.models.ModelRace``) as CSV: one row per racer and step with
+    the step's training-batch loss, lr and momentum, and the validation loss and accuracy on
+    the steps where they were evaluated (empty elsewhere)."""
+    evals = {int(s): k for k, s in enumerate(race.eval_steps)}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MODEL_CSV_COLUMNS)
+    for r, racer in enumerate(race.racers):
+        for t in range(race.train_loss.shape[1]):
+            k = evals.get(t + 1)
+            val = (None, None) if k is None else (race.val_loss[r, k], race.val_accuracy[r, k])
+            values = (race.train_loss[r, t], race.lr[r, t], race.momentum[r, t], *val)
+            cells = ("" if v is None else _number(v) for v in values)
+            writer.writerow((r + 1, racer.label, t + 1, *cells))
+    return out.getvalue()

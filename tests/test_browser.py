@@ -514,3 +514,32 @@ def test_an_uploaded_csv_trains_in_the_model_mode(server, browser, tmp_path):
     shot(page, "14-model-csv")
     assert not errors, errors
     page.close()
+
+
+def test_the_export_tab_downloads_a_gif_and_a_saved_race_reloads(server, browser, tmp_path):
+    from optim_core.config import LabConfig
+    from optim_core.engines import numba_engine
+    from optim_core.exports import race_json
+
+    url, _ = server
+    page, errors = open_page(browser, url)
+    page.get_by_role("tab", name="Export").click()
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_text("GIF (slides)").click()
+    path = tmp_path / "race.gif"
+    download.value.save_as(path)
+    assert path.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    saved = tmp_path / "saved.json"
+    specs = LabConfig(surface="himmelblau", start=(0.5, -0.5), steps=300).specs()
+    saved.write_text(race_json([numba_engine.run(s) for s in specs]))
+    page.locator("input[type=file]").first.set_input_files(str(saved))
+    page.wait_for_function(
+        "() => { const e = document.querySelector('input[aria-label=\"x₀\"]');"
+        " return e && e.value === '0.5'; }",
+        timeout=60_000,
+    )
+    settle(page)
+    no_tracebacks(page)
+    shot(page, "15-saved-race-loaded")
+    assert not errors, errors
+    page.close()

@@ -296,3 +296,22 @@ def test_still_is_the_last_frame(trajs):
 if __name__ == "__main__":
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
     benchmark()
+
+
+def test_a_model_race_as_csv_has_one_row_per_racer_and_step():
+    import csv as csv_module
+    import io
+
+    from optim_core.exports import MODEL_CSV_COLUMNS, model_race_csv
+    from optim_core.models import train
+    from optim_core.models.setup import ModelSetup
+
+    setup = ModelSetup(steps=30)
+    race = train(setup.dataset, setup.mlp, setup.model_racers, setup.config)
+    rows = list(csv_module.reader(io.StringIO(model_race_csv(race))))
+    assert tuple(rows[0]) == MODEL_CSV_COLUMNS
+    assert len(rows) - 1 == len(race.racers) * 30
+    first = rows[1]
+    assert float(first[3]) == race.train_loss[0, 0] and float(first[4]) == race.lr[0, 0]
+    evaluated = [r for r in rows[1:] if r[6]]
+    assert len(evaluated) == len(race.racers) * sum(1 <= s <= 30 for s in race.eval_steps)

@@ -12,6 +12,7 @@ from landscapes.models import DATASETS, pca_plane, random_plane, top_hessian_eig
 from landscapes.models.data import MAX_CSV_BYTES, SPLIT
 from landscapes.models.mlp import ACTIVATIONS, MAX_DEPTH
 from optim_core.config import Racer as RacerSetting
+from optim_core.exports import model_race_csv
 from optim_core.models import train
 from optim_core.models.export import to_pytorch_model
 from optim_core.models.lessons import MODEL_LESSONS
@@ -21,6 +22,7 @@ from viz import race_figure
 from viz.model import curves_figure, decision_figure, plane_runs, plane_surface
 
 from . import sidebar
+from .export_tab import download_buttons
 from .text import plain
 from .widgets import param_widget, seed
 
@@ -224,7 +226,7 @@ def render() -> None:
     figure = race_figure(surface, (), runs, start=(0.0, 0.0), max_frames=120,
                          show_3d=view == "3d")  # fmt: skip
     st.plotly_chart(figure, width="stretch", key="m.plane", config={"displaylogo": False})
-    results, code = st.tabs(["Results", "Copy as PyTorch"])
+    results, code, files = st.tabs(["Results", "Copy as PyTorch", "Export"])
     with results:
         rows = _results(race)
         sam = any(r.sam_rho for r in race.racers)
@@ -232,6 +234,11 @@ def render() -> None:
                      key="md.sharp"):  # fmt: skip
             rows["top Hessian eigenvalue"] = [_num(v) for v in _sharpness(setup)]
         st.dataframe(rows, hide_index=True, width="stretch")
+    with files:
+        st.caption("The loss-plane race as a video or a page, and the curves as CSV; the "
+                   "address bar holds the whole setup.")  # fmt: skip
+        table = ("CSV (curves)", lambda: model_race_csv(race), "model-race.csv", "text/csv")
+        download_buttons(runs, surface, (), figure, (0.0, 0.0), [table], prefix="mx")
     with code:
         if setup.data == CSV:
             st.info("Copy as PyTorch rebuilds the registry's data sets; an uploaded file is "

@@ -69,7 +69,11 @@ def load_racer_setting(i: int, spec) -> None:
 
 
 def apply_pending() -> None:
-    """Apply a queued racer setting (before the widgets of this run exist)."""
+    """Apply a queued whole race (a loaded file) or racer setting (a clicked map cell),
+    before the widgets of this run exist."""
+    race = st.session_state.pop("pending.config", None)
+    if race:
+        load(race)
     pending = st.session_state.pop("pending.racer", None)
     if pending:
         _load_racer(*pending)

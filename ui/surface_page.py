@@ -13,6 +13,7 @@ from viz import race_figure, surface_3d_figure
 from . import maps as maps_ui
 from . import sidebar
 from .clicks import take_click
+from .export_tab import export_tab
 from .text import plain
 
 RACE_HEIGHT = 640  # px: the whole race and the tabs' heads fit a 1280 x 800 projector
@@ -84,7 +85,8 @@ def render() -> None:
     )
 
     if config.view == "3d":
-        st.plotly_chart(surface_3d_figure(surface, args, runs), width="stretch", key="race3d")
+        figure = surface_3d_figure(surface, args, runs)
+        st.plotly_chart(figure, width="stretch", key="race3d")
     else:
         figure = race_figure(
             surface, args, runs, start=specs[0].start, max_frames=RACE_FRAMES, height=RACE_HEIGHT
@@ -94,8 +96,9 @@ def render() -> None:
             config={"displaylogo": False, "scrollZoom": False, "modeBarButtonsToRemove": TRIMMED},
         )  # fmt: skip
 
-    tabs = ["Results", "Update rules", "Copy as PyTorch", "Basins", "Sensitivity", "Noise"]
-    results, rules, code, basins, sensitivity, noise = st.tabs(tabs)
+    tabs = ["Results", "Update rules", "Copy as PyTorch", "Export", "Basins", "Sensitivity",
+            "Noise"]  # fmt: skip
+    results, rules, code, files, basins, sensitivity, noise = st.tabs(tabs)
     with results:
         widths = {
             c: st.column_config.TextColumn(width=w) for c, w in zip(COLUMNS, WIDTHS, strict=True)
@@ -112,6 +115,8 @@ def render() -> None:
             st.latex(schedule.latex)
     with code:
         st.code(to_pytorch(specs), language="python")
+    with files:
+        export_tab(specs, runs, surface, args, figure)
     with basins:
         maps_ui.basins_tab(specs)
     with sensitivity:
