@@ -8,12 +8,10 @@ import json
 from dataclasses import dataclass, field, replace
 
 from common.limits import RACERS, check_size
-from common.params import FLOAT_NONNEG, Param
 
-from .spec import RunSpec, clean_label, freeze, thaw_dict
+from .spec import SAM_RHO, RunSpec, clean_label, freeze, thaw_dict
 
 VIEWS = ("2d", "3d")
-SAM_RHO = Param("sam_rho", 0.0, FLOAT_NONNEG, "SAM neighbourhood radius (0: plain optimizer)")
 _RACER_FIELDS = ("optimizer", "hyperparameters", "schedule", "schedule_params", "label", "sam_rho")
 
 
@@ -121,7 +119,8 @@ class LabConfig:
                 hyperparameters=r.hyperparameters,
                 schedule=r.schedule,
                 schedule_params=r.schedule_params,
-                label=r.label or f"{i + 1}. {r.optimizer}",
+                label=r.label or f"{i + 1}. {'SAM-' if r.sam_rho else ''}{r.optimizer}",
+                sam_rho=r.sam_rho,
                 **common,
             )
             for i, r in enumerate(self.racers)
@@ -220,7 +219,7 @@ def config_from_specs(specs) -> LabConfig:
                 raise ValueError(f"race file: racer {i} has another {name!r} than racer 1")
     racers = tuple(
         Racer(s.optimizer, s.hyperparameters, s.schedule, s.schedule_params, s.label,
-              getattr(s, "sam_rho", 0.0))
+              s.sam_rho)
         for s in specs
     )  # fmt: skip
     return LabConfig(**{name: getattr(first, name) for name in shared}, racers=racers)

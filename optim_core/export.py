@@ -6,7 +6,8 @@ generated from a user's formula, tested against the entry's ``f``),
 builds each run's ``torch.optim`` optimizer and ``torch.optim.lr_scheduler`` scheduler, and
 steps them in float64 with the lab's loop: read the loss, add the gradient noise, step, step
 the scheduler (ReduceLROnPlateau with the loss), stop on divergence or convergence as the lab
-does. It prints where each run ends.
+does. It prints where each run ends. A SAM run (``sam_rho > 0``) takes the paper's two
+gradients before each step: the second at θ + ρ g / ‖g‖, with the same noise added.
 
 Gradient noise cannot be reproduced bit for bit: the lab draws it from numpy's
 ``default_rng(seed)``, the script from ``torch.Generator().manual_seed(seed)``, so noisy runs
@@ -41,9 +42,25 @@ torch.set_default_dtype(torch.float64)  # as the lab; NAdam keeps its mu product
 
 _TRAIN = '''
 
-def train(label, f, p, optimizer, scheduler, steps, noise, seed, tol, box):
+def sam_gradient(f, p, rho, drawn):
+    """Replace p.grad (taken at p) by the gradient at p + rho g / |g|, plus the same noise
+    (sharpness-aware minimisation, Foret et al. 2021, Algorithm 1)."""
+    norm = torch.linalg.vector_norm(p.grad)
+    scale = rho / norm if norm > 0 else 0.0
+    before = p.detach().clone()
+    with torch.no_grad():
+        p.add_(p.grad * scale)
+    p.grad = None
+    f(p[0], p[1]).backward()
+    with torch.no_grad():
+        p.copy_(before)
+        p.grad += drawn
+
+
+def train(label, f, p, optimizer, scheduler, steps, noise, seed, tol, box, sam_rho=0.0):
     """The lab's loop; stops like the lab: diverged when the loss is not finite or the iterate
-    leaves box = (centre_x, centre_y, half_width), converged when |g| and |step| <= tol > 0."""
+    leaves box = (centre_x, centre_y, half_width), converged when |g| and |step| <= tol > 0
+    (g the gradient at p, also with SAM: sam_rho > 0)."""
     generator = torch.Generator().manual_seed(seed)
     centre, half_width = torch.tensor(box[:2]), box[2]
     status, stop = "max steps", steps
@@ -51,9 +68,11 @@ def train(label, f, p, optimizer, scheduler, steps, noise, seed, tol, box):
         optimizer.zero_grad()
         loss = f(p[0], p[1])
         loss.backward()
-        if noise:
-            p.grad += noise * torch.randn(2, generator=generator)
+        drawn = noise * torch.randn(2, generator=generator) if noise else 0.0
+        p.grad += drawn
         grad, before = p.grad.clone(), p.detach().clone()
+        if sam_rho:
+            sam_gradient(f, p, sam_rho, drawn)
         optimizer.step()
         new_loss = f(p[0], p[1]).item()
         if not (math.isfinite(new_loss) and (p.detach() - centre).abs().max() <= half_width):
@@ -75,7 +94,7 @@ def train(label, f, p, optimizer, scheduler, steps, noise, seed, tol, box):
             "loss": new_loss}
 '''
 
-_RAW_ADAM = '''
+RAW_ADAM = '''
 
 class AdamWithoutBiasCorrection(torch.optim.Optimizer):
     """torch.optim.Adam / AdamW minus the division by 1 - beta**t: an optim-lab option
@@ -122,8 +141,8 @@ def to_pytorch(specs: list[RunSpec]) -> str:
     surfaces = {s.surface_def.name: s.surface_def for s in specs}
     body = "".join(surface_source(surface) for surface in surfaces.values())
     body += "".join(opt.script_class for opt in dict.fromkeys(s.optimizer_def for s in specs))
-    if any(_without_bias_correction(s) for s in specs):
-        body += _RAW_ADAM
+    if any(without_bias_correction(s) for s in specs):
+        body += RAW_ADAM
     body += _TRAIN + "\n\ndef main():\n    results = []\n"
     body += "\n".join(_run_source(i, spec) for i, spec in enumerate(specs, 1))
     body += '    return results\n\n\nif __name__ == "__main__":\n    main()\n'
@@ -137,20 +156,26 @@ def surface_source(surface: Surface) -> str:
     return f"\n\ndef {surface.name}(x, y{params}):\n    return {surface.torch}\n"
 
 
-def _run_source(index: int, spec: RunSpec) -> str:
-    opt = spec.optimizer_def
-    h = spec.h
+def optimizer_call(run, parameters: str, indent: int) -> str:
+    """``torch.optim.X(parameters, ...)`` for ``run`` (a RunSpec or a model racer: anything
+    with ``optimizer_def`` and ``h``), torch's defaults left out; the script's own class
+    where torch has none or the lab's option has no torch form (``bias_correction``)."""
+    opt, h = run.optimizer_def, run.h
     kwargs = {"lr": h["lr"]}
     kwargs |= {k: v for k, v in h.items() if v != opt.defaults[k] and k != "lr"}
     for name in LAB_ONLY_HYPERPARAMETERS:
         kwargs.pop(name, None)
-    if _without_bias_correction(spec):
+    if without_bias_correction(run):
         cls = "AdamWithoutBiasCorrection"
-        if spec.optimizer == "AdamW":
+        if opt.name == "AdamW":
             kwargs["decoupled_weight_decay"] = True
             kwargs.setdefault("weight_decay", h["weight_decay"])
     else:
         cls = f"torch.optim.{opt.torch_class}" if opt.torch_class else opt.name
+    return call(cls, [parameters, *keywords(kwargs)], indent)
+
+
+def _run_source(index: int, spec: RunSpec) -> str:
     tol, bound, cx, cy = (float(v) for v in limits(spec, spec.surface_def))
     loop = {
         "steps": spec.steps,
@@ -159,17 +184,19 @@ def _run_source(index: int, spec: RunSpec) -> str:
         "tol": tol,
         "box": (cx, cy, bound),
     }
+    if spec.sam_rho:
+        loop["sam_rho"] = spec.sam_rho
     f = spec.surface_def.name
     if spec.surface_params:
         args = ", ".join(["x", "y", *keywords(dict(spec.surface_params))])
         f = f"lambda x, y: {f}({args})"
     train = f"train({string(spec.label)}, {f}, p, optimizer, scheduler, **loop)"
     scheduler = spec.lr_schedule.definition.torch_source(thaw_dict(spec.schedule_params), 4)
+    what = f"SAM (rho {spec.sam_rho!r}) around {spec.optimizer}" if spec.sam_rho else spec.optimizer
     lines = [
-        f"    # {index}. {' '.join(spec.label.split()) or 'run'}: {spec.optimizer},"
-        f" schedule {spec.schedule}",
+        f"    # {index}. {' '.join(spec.label.split()) or 'run'}: {what}, schedule {spec.schedule}",
         f"    p = torch.tensor({literal(list(spec.start))}, requires_grad=True)",
-        f"    optimizer = {call(cls, ['[p]', *keywords(kwargs)], 4)}",
+        f"    optimizer = {optimizer_call(spec, '[p]', 4)}",
         f"    scheduler = {scheduler}",
         f"    loop = {literal(loop, 4)}",
         f"    results.append({train})"
@@ -179,5 +206,5 @@ def _run_source(index: int, spec: RunSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _without_bias_correction(spec: RunSpec) -> bool:
+def without_bias_correction(spec: RunSpec) -> bool:
     return spec.h.get("bias_correction", True) is False

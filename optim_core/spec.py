@@ -20,12 +20,27 @@ from landscapes import CUSTOM, Surface, resolve_surface, surface_args
 from .optimizers import OptimizerDef, check_hyperparameters, get_optimizer, momentum_value
 from .schedules import Schedule, make_schedule
 
+SAM_RHO = Param("sam_rho", 0.0, FLOAT_NONNEG, "SAM radius ρ of the ascent step (0: off)")
 _SCALARS = (
     STEPS,
     Param("noise", 0.0, FLOAT_NONNEG, "std of Gaussian noise added to each gradient"),
     Param("seed", 0, INT_NONNEG, "seed of the gradient noise"),
     Param("tol", 1e-6, FLOAT_NONNEG, "converged when |g| and |step| fall below it (0: never)"),
+    SAM_RHO,
 )
+
+
+class ResolvedOnce:
+    """For frozen dataclasses that resolve their names once, in ``__post_init__``, into
+    ``self._entries``: the entries are not data, so a pickled object (Streamlit's cache)
+    stores the names and resolves them again when loaded."""
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_entries"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
 
 
 def freeze(value):
@@ -50,7 +65,7 @@ def thaw(value):
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(ResolvedOnce):
     """One run, named as a user or a link names it, and resolved once on construction.
 
     The names (``surface``, ``optimizer``, ``schedule``) are what is stored, compared and
@@ -70,6 +85,7 @@ class RunSpec:
     noise: float = 0.0
     seed: int = 0
     tol: float = 1e-6
+    sam_rho: float = 0.0  # > 0: sharpness-aware minimisation around the optimizer
     formula: str = ""  # the surface when surface == "custom"
     domain: tuple | None = None  # plotting domain of a custom surface
     label: str = field(default="", compare=False)
@@ -112,15 +128,6 @@ class RunSpec:
             set_(self, name, value)
         set_(self, "label", clean_label(self.label))
         set_(self, "_entries", (surface, optimizer, schedule))
-
-    # The entries are not data: a pickled spec (Streamlit's cache) stores the names and
-    # resolves them again when loaded.
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_entries"}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.__post_init__()
 
     @property
     def surface_def(self) -> Surface:

@@ -6,6 +6,12 @@ How a run ends is decided by the stop rules below, the one definition every engi
 * diverged: the iterate left the box (``inside``) or its loss is not finite;
 * converged: gradient and step both within the stop tolerance on both axes (``still``);
   ``tol = 0`` means never, even where the gradient is exactly zero;
+* with SAM (``RunSpec.sam_rho``) the loss and both rules stay those of the iterate θ, and the
+  gradient ``still`` tests is the plain one, ∇f(θ) plus the step's noise, not SAM's
+  ∇f(θ + ε) that the update took: converged keeps its meaning (a stationary point of f where
+  the steps stopped) whatever the optimizer. SAM's gradient does not vanish near a minimum
+  (ε keeps length ρ, so it stays near ρ H ĝ), and a test on it would depend on ρ and on the
+  minimum's sharpness; SAM's steps must still fall within the tolerance to converge;
 * the stop tolerance is the user's ``tol`` raised to the rounding floor of the engine's dtype
   (``stop_tolerance``), so a float32 run (the torch engine on a GPU) converges where a
   float64 run does; in float64 the floor is far below any useful ``tol``.

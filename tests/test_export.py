@@ -136,6 +136,17 @@ OTHER_CASES = {
         {"surface": "booth", "optimizer": "SGD", "hyperparameters": {"lr": 0.05}, "steps": 500}
     ),
 }
+SAM_CASES = {  # SAM around the optimizer: the script's two-gradient loop (sam_rho > 0)
+    "SAM-SGD-nesterov": spec("SGD", lr=1e-3, momentum=0.9, nesterov=True).with_(sam_rho=0.05),
+    "SAM-Adam-cosine": SCHEDULE_CASES["CosineAnnealingLR"].with_(sam_rho=0.1),
+    "SAM-RMSprop-plateau": spec(
+        "RMSprop", "ReduceLROnPlateau", {"patience": 3}, lr=3e-3, centered=True
+    ).with_(sam_rho=0.08),
+    "SAM-Lion": spec("Lion", lr=0.01, weight_decay=0.1).with_(sam_rho=0.05),
+    # converged tests the plain gradient: a radius far under tol / λ lets the steps stop
+    "SAM-converges": OTHER_CASES["converges"].with_(sam_rho=1e-9),
+}
+OTHER_CASES |= SAM_CASES
 CASES = {**OPTIMIZER_CASES, **SCHEDULE_CASES, **OTHER_CASES}
 
 
@@ -223,6 +234,16 @@ def test_noisy_runs_use_a_seeded_torch_generator():
     again, _ = run_script(code)
     assert first == again  # reproducible from the seed ...
     assert first[0]["position"] != first[1]["position"]  # ... and the seed matters
+
+
+def test_sam_runs_pass_their_radius_and_plain_runs_do_not():
+    code = to_pytorch([SAM_CASES["SAM-Adam-cosine"], CASES["CosineAnnealingLR"]])
+    assert code.count('"sam_rho"') == 1 and '"sam_rho": 0.1' in code
+    assert "SAM (rho 0.1) around Adam" in code
+    assert numba_engine.run(CASES["SAM-converges"]).converged
+    for case in set(SAM_CASES) - {"SAM-converges"}:  # SAM changed the paths compared
+        plain = numba_engine.run(CASES[case].with_(sam_rho=0.0)).final_position
+        assert not np.allclose(numba_engine.run(CASES[case]).final_position, plain), case
 
 
 def test_plain_runs_need_no_extra_classes_or_math():

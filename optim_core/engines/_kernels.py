@@ -4,6 +4,8 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
+from common.xmath import sqrt
+
 # Plateau table layout (see ``plateau_table``) and the state the kernel keeps for it.
 P_MODE_MAX, P_FACTOR, P_PATIENCE, P_THRESHOLD, P_ABS, P_COOLDOWN, P_MIN_LR, P_EPS = range(8)
 
@@ -55,6 +57,21 @@ def _may_converge(gx, gy, tol):
     """The batch block loop's cheap half of ``trajectory.still``: true wherever ``still`` is
     (tests/test_stop_rules.py holds it to that), from the gradient alone."""
     return (tol > 0.0) & (max(abs(gx), abs(gy)) <= tol)
+
+
+@register_jitable(inline="always")
+def ascent_point(x, y, gx, gy, rho):
+    r"""SAM's ascent point :math:`\theta + \hat\epsilon`, :math:`\hat\epsilon = \rho\, g /
+    \lVert g \rVert_2` over (x, y) (Foret et al. 2021, Algorithm 1; see ``RunSpec.sam_rho``).
+
+    Floats (inlined into the kernels) or tensors (the torch engine, ``rho`` a float or one per
+    run). ``‖g‖ = 0`` only where g = 0 (bar underflow), so dividing by 1 there gives
+    :math:`\hat\epsilon = 0` without a branch; a non-finite g gives a non-finite point, which
+    the step carries into a divergence as it would without SAM.
+    """
+    norm = sqrt(gx * gx + gy * gy)
+    scale = rho / (norm + (norm == 0.0))
+    return x + scale * gx, y + scale * gy
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

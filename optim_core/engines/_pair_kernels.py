@@ -6,6 +6,10 @@ inlines them (the batch kernel vectorises) and its file-based ``cache=True`` wor
 processes, which it does not for functions passed as arguments. As it stands the file is the
 Rosenbrock / Adam pair, so it imports, lints and runs like any module.
 
+A pair compiled with ``SAM = 1`` steps with sharpness-aware minimisation around the optimizer
+(``RunSpec.sam_rho``, radius ``rho`` per run; a run with ``rho = 0`` steps as without it);
+with ``SAM = 0`` that branch is compiled out, so plain runs pay nothing for it.
+
 Kernels release the GIL (Streamlit runs each browser session in its own thread) and
 parallelise with ``prange`` over independent runs only.
 """
@@ -20,6 +24,7 @@ from optim_core.engines._kernels import (
     _hold,
     _may_converge,
     _plateau_step,
+    ascent_point,
 )
 from optim_core.trajectory import CONVERGED, DIVERGED, MAX_STEPS, inside, still
 
@@ -35,17 +40,19 @@ update = njit(cache=True, nogil=True, error_model="numpy")(_update)
 N_CONSTANTS = 8
 N_SURFACE_PARAMS = 0
 CHECK_LOSS = 0
+SAM = 0
 # </bindings>
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
+def trajectory(a, start, s0, C, lr, noise, rho, plateau, limits, out):
     """One run. ``out`` = (positions, loss, lr_used, effective_lr) is filled; returns (status, k).
 
     ``C[:, t]`` are the optimizer's per-step constants, ``lr[t]`` the scheduled lr, ``noise[t]``
-    the pre-drawn gradient noise (already scaled; zero rows when off), ``plateau`` a plateau
-    table or an empty array, ``limits`` = (tol, bound, center_x, center_y). The stop rules
-    are ``optim_core.trajectory``'s.
+    the pre-drawn gradient noise (already scaled; zero rows when off), ``rho`` the SAM radius
+    (read only where ``SAM``), ``plateau`` a plateau table or an empty array, ``limits`` =
+    (tol, bound, center_x, center_y). The stop rules are ``optim_core.trajectory``'s; the
+    effective lr is relative to the gradient the update took (SAM's, with SAM).
     """
     pos, loss, lr_used, eff = out
     tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
@@ -65,16 +72,14 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
         eff[:] = np.nan
         return DIVERGED, 0
     for t in range(steps):
-        gx, gy = grad(x, y, a)
-        gx += noise[t, 0]
-        gy += noise[t, 1]
+        gx, gy, ux, uy = _gradients(x, y, a, noise[t, 0], noise[t, 1], rho)
         lr_t = plateau_lr if plateau.size else lr[t]
         c = _constants(C, t)
-        nx, sx = update(x, gx, sx, lr_t, c)
-        ny, sy = update(y, gy, sy, lr_t, c)
+        nx, sx = update(x, ux, sx, lr_t, c)
+        ny, sy = update(y, uy, sy, lr_t, c)
         lr_used[t] = lr_t
-        eff[t, 0] = -(nx - x) / gx if gx != 0.0 else np.nan
-        eff[t, 1] = -(ny - y) / gy if gy != 0.0 else np.nan
+        eff[t, 0] = -(nx - x) / ux if ux != 0.0 else np.nan
+        eff[t, 1] = -(ny - y) / uy if uy != 0.0 else np.nan
         value = f(nx, ny, a)
         pos[t + 1, 0], pos[t + 1, 1], loss[t + 1] = nx, ny, value
         if not inside(nx, ny, value, bound, cx, cy):
@@ -91,9 +96,10 @@ def trajectory(a, start, s0, C, lr, noise, plateau, limits, out):
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def batch_paths(a, starts, s0, C, lr, noise, plateau, limits, out):
-    """``trajectory`` for many runs at once, each in its own thread; ``s0`` is (runs, 3);
-    C, lr, noise have a leading run axis of length 1 (shared) or ``runs``; ``out`` too."""
+def batch_paths(a, starts, s0, C, lr, noise, rho, plateau, limits, out):
+    """``trajectory`` for many runs at once, each in its own thread; ``s0`` is (runs, 3) and
+    ``rho`` (runs,); C, lr, noise have a leading run axis of length 1 (shared) or ``runs``;
+    ``out`` too."""
     pos, loss, lr_used, eff = out
     runs = starts.shape[0]
     status = np.empty(runs, np.int8)
@@ -106,17 +112,17 @@ def batch_paths(a, starts, s0, C, lr, noise, plateau, limits, out):
         rn = 0 if shared_noise else r
         one = (pos[r], loss[r], lr_used[r], eff[r])
         status[r], stop[r] = trajectory(
-            a, starts[r], s0[r], C[rc], lr[rl], noise[rn], plateau, limits, one
+            a, starts[r], s0[r], C[rc], lr[rl], noise[rn], rho[r], plateau, limits, one
         )
     return status, stop
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def batch_final(a, starts, s0, C, lr, noise, limits, block):
+def batch_final(a, starts, s0, C, lr, noise, rho, limits, block):
     """Where each of many runs ends, without recording paths (basin maps, benchmarks).
 
-    Every run shares the per-step constants ``C[:, t]``, ``lr[t]`` and ``noise[t]``. Runs are
-    processed ``block`` at a time per thread (see ``_advance_block``).
+    Every run shares the per-step constants ``C[:, t]``, ``lr[t]``, ``noise[t]`` and the SAM
+    radius ``rho``. Runs are processed ``block`` at a time per thread (see ``_advance_block``).
     """
     runs, steps = starts.shape[0], lr.shape[0]
     final = np.empty((runs, 2))
@@ -126,7 +132,7 @@ def batch_final(a, starts, s0, C, lr, noise, limits, block):
     for b in prange((runs + block - 1) // block):
         lo = b * block
         hi = min(lo + block, runs)
-        work = _advance_block(a, starts[lo:hi], s0, C, lr, noise, limits)
+        work = _advance_block(a, starts[lo:hi], s0, C, lr, noise, rho, limits)
         for i in range(hi - lo):
             r = lo + i
             final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
@@ -136,16 +142,16 @@ def batch_final(a, starts, s0, C, lr, noise, limits, block):
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def batch_final_each(a, starts, s0, C, lr, noise, limits):
+def batch_final_each(a, starts, s0, C, lr, noise, rho, limits):
     """``batch_final`` where every run has its own constants: ``s0`` (R, 3), ``C`` (R, K, T),
-    ``lr`` (R, T), ``noise`` (R, T, 2) (sensitivity maps over hyperparameters)."""
+    ``lr`` (R, T), ``noise`` (R, T, 2), ``rho`` (R,) (sensitivity maps over hyperparameters)."""
     runs, steps = starts.shape[0], lr.shape[1]
     final = np.empty((runs, 2))
     final_loss = np.empty(runs)
     status = np.zeros(runs, np.int8)
     stop = np.full(runs, steps, np.int64)
     for r in prange(runs):
-        work = _advance_block(a, starts[r : r + 1], s0[r], C[r], lr[r], noise[r], limits)
+        work = _advance_block(a, starts[r : r + 1], s0[r], C[r], lr[r], noise[r], rho[r], limits)
         final[r, 0], final[r, 1] = work[_FX, 0], work[_FY, 0]
         status[r], stop[r] = int(work[_STATUS, 0]), int(work[_STOP, 0])
         _settle(a, starts, limits, r, final, final_loss, status, stop)
@@ -167,6 +173,21 @@ def _settle(a, starts, limits, r, final, final_loss, status, stop):
         final[r, 0], final[r, 1], final_loss[r], bound, cx, cy
     ):
         status[r] = DIVERGED
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _gradients(x, y, a, ex, ey, rho):
+    """(g, the gradient the update takes): ∇f(θ) plus the step's noise (ex, ey), and where
+    ``SAM`` the same at SAM's ascent point, else g again. The stop rules read g (see
+    ``optim_core.trajectory``), the update reads the other."""
+    gx, gy = grad(x, y, a)
+    gx += ex
+    gy += ey
+    if not SAM:
+        return gx, gy, gx, gy
+    sx, sy = ascent_point(x, y, gx, gy, rho)
+    ux, uy = grad(sx, sy, a)
+    return gx, gy, ux + ex, uy + ey
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -192,7 +213,7 @@ _POS, _SX, _SY, _ALIVE, _STOP, _STATUS, _FX, _FY, _ROWS = 0, 4, 7, 10, 11, 12, 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _advance_block(a, starts, s0, C, lr, noise, limits):
+def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
     """A block of runs, structure of arrays, returning the work array (rows above).
 
     Each step is one vectorised loop over the block: the update, plus a cheap test that is
@@ -219,11 +240,9 @@ def _advance_block(a, starts, s0, C, lr, noise, limits):
         maybe = 0
         for i in range(n):
             x, y = w[src, i], w[src + 1, i]
-            gx, gy = grad(x, y, params)
-            gx += ex
-            gy += ey
-            nx, (s0x, s1x, s2x) = update(x, gx, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
-            ny, (s0y, s1y, s2y) = update(y, gy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
+            gx, gy, ux, uy = _gradients(x, y, params, ex, ey, rho)
+            nx, (s0x, s1x, s2x) = update(x, ux, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
+            ny, (s0y, s1y, s2y) = update(y, uy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
             w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
             w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
             w[dst, i], w[dst + 1, i] = nx, ny

@@ -25,8 +25,9 @@ _BINDINGS = re.compile(r"# <bindings>\n.*?# </bindings>\n", re.S)
 _JIT = 'njit(cache=True, nogil=True, error_model="numpy")'
 # Module constants of a pair: the kernels size their tuples by the first two (per-step
 # constants, surface parameters; -1: ``a`` is an array the surface reads whole); the batch
-# kernel evaluates f at every step if the third is 1.
-_SIZES = ("N_CONSTANTS", "N_SURFACE_PARAMS", "CHECK_LOSS")
+# kernel evaluates f at every step if the third is 1; the fourth compiles SAM in (1) or out.
+# They are part of the module's name, so each combination is its own cached module.
+_SIZES = ("N_CONSTANTS", "N_SURFACE_PARAMS", "CHECK_LOSS", "SAM")
 READS_ARRAY = -1
 
 
@@ -45,23 +46,35 @@ def _module_name(f: Callable, update: Callable, *sizes: int) -> str:
 
 
 def pair_module(
-    f: Callable, grad: Callable, update: Callable, n_constants: int, n_params: int, check_loss: bool
+    f: Callable,
+    grad: Callable,
+    update: Callable,
+    n_constants: int,
+    n_params: int,
+    check_loss: bool,
+    sam: bool,
 ) -> ModuleType:
     """The kernels with ``f``, ``grad`` and ``update`` bound (module-level functions, or the
     ``kernel`` stand-ins they name); ``update`` reads ``n_constants`` per-step constants (the
-    rows of ``Prepared.C``), the surface has ``n_params`` parameters (``Prepared.a``), and
+    rows of ``Prepared.C``), the surface has ``n_params`` parameters (``Prepared.a``),
     ``check_loss`` says whether f may be non-finite inside the divergence box (then the batch
-    kernel tests it each step)."""
+    kernel tests it each step), and ``sam`` whether the kernels step with SAM."""
     kernel_f, kernel_grad = getattr(f, "kernel", None), getattr(grad, "kernel", None)
     if kernel_f is not None and kernel_grad is not None:
         f, grad, n_params = kernel_f, kernel_grad, READS_ARRAY
-    return _pair_module(f, grad, update, n_constants, n_params, bool(check_loss))
+    return _pair_module(f, grad, update, n_constants, n_params, bool(check_loss), bool(sam))
 
 
 @cache
 def _pair_module(
-    f: Callable, grad: Callable, update: Callable, n_constants: int, n_params: int, check_loss: bool
+    f: Callable,
+    grad: Callable,
+    update: Callable,
+    n_constants: int,
+    n_params: int,
+    check_loss: bool,
+    sam: bool,
 ) -> ModuleType:
-    sizes = (n_constants, n_params, int(check_loss))
+    sizes = (n_constants, n_params, int(check_loss), int(sam))
     source = _BINDINGS.sub(_bindings(f, grad, update, *sizes), _TEMPLATE.read_text())
     return generated_module("pairs", _module_name(f, update, *sizes), source)

@@ -13,11 +13,17 @@ from .prepare import Prepared, limits, momentum_used, prepare
 DEFAULT_BLOCK = 256  # runs per thread-block: its work array (15 x 256 doubles) stays in L1
 
 
-def _kernels(p: Prepared):
+def _kernels(p: Prepared, sam: bool):
+    """The pair's kernels; ``sam``: compiled with SAM, for runs of which some have a radius."""
     opt, surface = p.optimizer, p.surface
     _, bound, cx, cy = p.limits
     check_loss = surface.finite_within < max(abs(cx), abs(cy)) + bound
-    return pair_module(surface.f, surface.grad, opt.update, p.C.shape[0], p.a.shape[0], check_loss)
+    n_constants, n_params = p.C.shape[0], p.a.shape[0]
+    return pair_module(surface.f, surface.grad, opt.update, n_constants, n_params, check_loss, sam)
+
+
+def _with_sam(preps: Sequence[Prepared]) -> bool:
+    return any(p.sam_rho > 0.0 for p in preps)
 
 
 def _empty_out(runs: int, steps: int):
@@ -32,8 +38,8 @@ def _empty_out(runs: int, steps: int):
 def run(spec: RunSpec) -> Trajectory:
     p = prepare(spec)
     pos, loss, lr_used, eff = (o[0] for o in _empty_out(1, spec.steps))
-    status, stop = _kernels(p).trajectory(
-        p.a, p.start, p.s0, p.C, p.lr, p.noise, p.plateau, p.limits,
+    status, stop = _kernels(p, p.sam_rho > 0.0).trajectory(
+        p.a, p.start, p.s0, p.C, p.lr, p.noise, p.sam_rho, p.plateau, p.limits,
         (pos, loss, lr_used, eff),
     )  # fmt: skip
     momentum = momentum_used(p.momentum, status, stop)
@@ -44,7 +50,7 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
     """Full trajectories of many runs in parallel (noise ensembles, hyperparameter sweeps).
 
     All specs must share surface, surface parameters, optimizer and steps; hyperparameters,
-    schedule, start, noise and seed may differ per run.
+    schedule, start, noise, seed and SAM radius may differ per run.
     """
     if not specs:
         return []
@@ -55,10 +61,10 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
         return [run(s) for s in specs]
     p0 = preps[0]
     out = _empty_out(len(specs), specs[0].steps)
-    status, stop = _kernels(p0).batch_paths(
+    status, stop = _kernels(p0, _with_sam(preps)).batch_paths(
         p0.a, np.stack([p.start for p in preps]), np.stack([p.s0 for p in preps]),
         np.stack([p.C for p in preps]), np.stack([p.lr for p in preps]),
-        np.stack([p.noise for p in preps]), p0.plateau, p0.limits, out,
+        np.stack([p.noise for p in preps]), _radii(preps), p0.plateau, p0.limits, out,
     )  # fmt: skip
     pos, loss, lr_used, eff = out
     return [
@@ -74,6 +80,10 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
         )  # fmt: skip
         for r, (p, s) in enumerate(zip(preps, specs, strict=True))
     ]
+
+
+def _radii(preps: Sequence[Prepared]) -> np.ndarray:
+    return np.array([p.sam_rho for p in preps], dtype=np.float64)
 
 
 def _check_same_shape(specs: Sequence[RunSpec], who: str) -> None:
@@ -104,8 +114,8 @@ def run_starts(spec: RunSpec, starts: np.ndarray, block: int = DEFAULT_BLOCK) ->
     if p.plateau.size:
         trajs = run_many([spec.with_(start=tuple(map(float, s))) for s in starts])
         return _batch_from_trajectories(trajs)
-    final, final_loss, status, stop = _kernels(p).batch_final(
-        p.a, starts, p.s0, p.C, p.lr, p.noise, limits(spec, p.surface), block,
+    final, final_loss, status, stop = _kernels(p, p.sam_rho > 0.0).batch_final(
+        p.a, starts, p.s0, p.C, p.lr, p.noise, p.sam_rho, limits(spec, p.surface), block,
     )  # fmt: skip
     return BatchResult(final, final_loss, status, stop)
 
@@ -114,7 +124,8 @@ def run_settings(specs: Sequence[RunSpec]) -> BatchResult:
     """Where each of many runs with their own settings ends (final points only).
 
     Specs share surface, optimizer and steps (as in ``run_many``); hyperparameters,
-    schedules, starts and seeds differ. ReduceLROnPlateau falls back to ``run_many``.
+    schedules, starts, seeds and SAM radii differ. ReduceLROnPlateau falls back to
+    ``run_many``.
     """
     if not specs:
         return BatchResult(
@@ -125,10 +136,10 @@ def run_settings(specs: Sequence[RunSpec]) -> BatchResult:
     if any(p.plateau.size for p in preps):
         return _batch_from_trajectories(run_many(specs))
     p0 = preps[0]
-    final, final_loss, status, stop = _kernels(p0).batch_final_each(
+    final, final_loss, status, stop = _kernels(p0, _with_sam(preps)).batch_final_each(
         p0.a, np.stack([p.start for p in preps]), np.stack([p.s0 for p in preps]),
         np.stack([p.C for p in preps]), np.stack([p.lr for p in preps]),
-        np.stack([p.noise for p in preps]), p0.limits,
+        np.stack([p.noise for p in preps]), _radii(preps), p0.limits,
     )  # fmt: skip
     return BatchResult(final, final_loss, status, stop)
 

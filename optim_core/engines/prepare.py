@@ -27,6 +27,7 @@ class Prepared:
     momentum: np.ndarray  # (steps,) momentum / beta1 per step (NaN if none)
     C: np.ndarray  # (K, steps) per-step constants of the update rule, one row per constant
     noise: np.ndarray  # (steps, 2) scaled gradient noise (zeros when off)
+    sam_rho: float  # SAM radius of the ascent step (0: plain steps)
     plateau: np.ndarray  # plateau table, or empty
     limits: np.ndarray  # (tol, bound, centre_x, centre_y)
 
@@ -144,6 +145,7 @@ def prepare(spec: RunSpec) -> Prepared:
         momentum=momentum,
         C=C,
         noise=gradient_noise(spec),
+        sam_rho=spec.sam_rho,
         plateau=plateau,
         limits=limits(spec, surface),
     )

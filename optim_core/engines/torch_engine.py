@@ -6,7 +6,9 @@ cost per step is a few dozen kernel launches however many runs there are: the GP
 the batch kernel. Stop semantics (divergence, convergence, NaN after a divergence) are the
 Numba engine's: the same rules of ``optim_core.trajectory`` applied to tensors, with the stop
 tolerance of the engine's dtype. ReduceLROnPlateau runs the kernels' state machine on the
-losses (one host round trip per step), and tests hold the two engines to each other.
+losses (one host round trip per step), and tests hold the two engines to each other. SAM
+(``RunSpec.sam_rho``) takes the kernels' ascent point and a second gradient, for every run of
+a batch where any has a radius (a radius of 0 steps as without SAM).
 """
 
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ import torch
 
 from ..spec import RunSpec
 from ..trajectory import CONVERGED, DIVERGED, MAX_STEPS, BatchResult, Trajectory, inside, still
-from ._kernels import plateau_start, plateau_steps
+from ._kernels import ascent_point, plateau_start, plateau_steps
 from .prepare import Prepared, limits, momentum_used, prepare
 
 
@@ -46,6 +48,8 @@ class _Batch:
         self.C = as_t(p0.C if shared else np.stack([p.C for p in preps]))  # (K, T) or (R, K, T)
         self.lr = as_t(p0.lr if shared else np.stack([p.lr for p in preps]))
         self.noise = as_t(p0.noise if shared else np.stack([p.noise for p in preps]))
+        self.rho = p0.sam_rho if shared else as_t([p.sam_rho for p in preps])
+        self.sam = any(p.sam_rho > 0.0 for p in preps)
         self.shared = shared
         self.tol, self.bound, self.cx, self.cy = map(float, limits(spec, p0.surface, dtype))
         self.plateau = p0.plateau
@@ -72,13 +76,18 @@ class _Batch:
         return self.f(x[:, 0], x[:, 1], self.a) + 0 * x[:, 0]
 
     def advance(self, t: int):
-        """One step for every run; returns (new x, gradient used, lr used)."""
+        """One step for every run; returns (new x, g, the gradient the update took, lr used):
+        g = ∇f + noise at x, and the update's gradient the same at SAM's ascent point."""
         c, lr, noise = self.step_inputs(t)
         if self.plateau.size:
             lr = torch.tensor(self.plateau_lr[:, None], dtype=self.dtype, device=self.device)
         g = self.gradient(self.x) + noise
-        new_x, self.s = self.update(self.x, g, self.s, lr, c)
-        return new_x, g, lr
+        used = g
+        if self.sam:
+            point = ascent_point(self.x[:, 0], self.x[:, 1], g[:, 0], g[:, 1], self.rho)
+            used = self.gradient(torch.stack(point, dim=1)) + noise
+        new_x, self.s = self.update(self.x, used, self.s, lr, c)
+        return new_x, g, used, lr
 
     def reduce_on_plateau(self) -> None:
         """The plateau scheduler stepped on each run's loss before this step's move."""
@@ -109,7 +118,7 @@ def _run_batch(batch: _Batch, steps: int, record: bool):
     stop = torch.where(start_bad, 0, stop)
     alive &= ~start_bad
     for t in range(steps):
-        new_x, g, step_lr = batch.advance(t)
+        new_x, g, used, step_lr = batch.advance(t)
         bad = ~batch.inside(new_x)
         still = batch.still(g, new_x) & ~bad
         ends = alive & (bad | still)
@@ -121,7 +130,7 @@ def _run_batch(batch: _Batch, steps: int, record: bool):
             lr_used[:, t] = torch.where(
                 alive, torch.as_tensor(step_lr, device=dev).flatten(), lr_used[:, t]
             )
-            eff[:, t] = torch.where(alive[:, None], -(new_x - batch.x) / g, eff[:, t])
+            eff[:, t] = torch.where(alive[:, None], -(new_x - batch.x) / used, eff[:, t])
         if batch.plateau.size:
             batch.reduce_on_plateau()
         batch.x = torch.where(moving[:, None], new_x, batch.x)

@@ -25,8 +25,8 @@ import inspect
 from landscapes.models import DATASETS, MLP, make_dataset
 from landscapes.models.mlp import ACTIVATIONS
 
-from .._torch_text import WIDTH, call, keywords, literal, string
-from ..export import _RAW_ADAM, LAB_ONLY_HYPERPARAMETERS, _without_bias_correction
+from .._torch_text import WIDTH, literal, string
+from ..export import RAW_ADAM, optimizer_call, without_bias_correction
 from ..spec import thaw_dict
 from .spec import Racer, TrainConfig
 from .train import DIVERGENCE_FACTOR, minibatches
@@ -172,7 +172,7 @@ def to_pytorch_model(data_spec: dict, model: MLP, racers, config: TrainConfig) -
     body += _network(model, config.seed)
     optimizers = dict.fromkeys(r.optimizer_def for r in racers)
     body += "".join(opt.script_class for opt in optimizers if not opt.torch_class)
-    body += _RAW_ADAM if any(_without_bias_correction(r) for r in racers) else ""
+    body += RAW_ADAM if any(without_bias_correction(r) for r in racers) else ""
     body += _TRAIN + "\n\ndef main():\n    results = []\n"
     body += "\n".join(_racer_source(i, racer) for i, racer in enumerate(racers, 1))
     return body + '    return results\n\n\nif __name__ == "__main__":\n    main()\n'
@@ -256,25 +256,13 @@ def make_net():
 
 
 def _racer_source(index: int, racer: Racer) -> str:
-    opt, h = racer.optimizer_def, racer.h
-    kwargs = {"lr": h["lr"]}
-    kwargs |= {k: v for k, v in h.items() if v != opt.defaults[k] and k != "lr"}
-    for name in LAB_ONLY_HYPERPARAMETERS:
-        kwargs.pop(name, None)
-    if _without_bias_correction(racer):
-        cls = "AdamWithoutBiasCorrection"
-        if racer.optimizer == "AdamW":
-            kwargs["decoupled_weight_decay"] = True
-            kwargs.setdefault("weight_decay", h["weight_decay"])
-    else:
-        cls = f"torch.optim.{opt.torch_class}" if opt.torch_class else opt.name
     scheduler = racer.lr_schedule.definition.torch_source(thaw_dict(racer.schedule_params), 4)
     sam = f", sam_rho={racer.sam_rho!r}" if racer.sam_rho else ""
     what = f"SAM (rho {racer.sam_rho!r}) around {racer.optimizer}" if sam else racer.optimizer
     lines = [
         f"    # {index}. {racer.label}: {what}, schedule {racer.schedule}",
         "    net = make_net()",
-        f"    optimizer = {call(cls, ['net.parameters()', *keywords(kwargs)], 4)}",
+        f"    optimizer = {optimizer_call(racer, 'net.parameters()', 4)}",
         f"    scheduler = {scheduler}",
         f"    results.append(train({string(racer.label)}, net, optimizer, scheduler{sam}))",
     ]

@@ -18,7 +18,7 @@ from landscapes.models.data import SPLIT
 
 from ..config import Racer as RacerSetting
 from ..share import parse_json, parse_json_object
-from ..spec import freeze, thaw_dict
+from ..spec import ResolvedOnce, freeze, thaw_dict
 from .spec import Racer, TrainConfig
 
 PLANES = ("pca", "random")
@@ -41,7 +41,7 @@ DEFAULT_RACERS = (
 
 
 @dataclass(frozen=True)
-class ModelSetup:
+class ModelSetup(ResolvedOnce):
     data: str = "moons"
     data_params: tuple = ()  # the generator's parameters, val_fraction and seed
     model: tuple = (("depth", 2), ("width", 16), ("activation", "tanh"), ("dropout", 0.0))
@@ -84,7 +84,7 @@ class ModelSetup:
         set_(self, "model", freeze({k: getattr(mlp, k) for k in _MODEL_KEYS}))
         for name in ("steps", "batch_size", "seed", "patience"):  # as validated: 32.0 -> 32
             set_(self, name, getattr(config, name))
-        set_(self, "_resolved", (data, mlp, racers, config))
+        set_(self, "_entries", (data, mlp, racers, config))
 
     def _data_values(self) -> dict:
         """The data set's parameters with defaults filled in (checked by _load_data)."""
@@ -102,28 +102,21 @@ class ModelSetup:
             raise ValueError(f"csv: unknown parameter {shown(unknown[0])}")
         return dataset_from_csv(self.csv_text, self.label_column or None, **split)
 
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_resolved"}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.__post_init__()
-
     @property
     def dataset(self) -> Dataset:
-        return self._resolved[0]
+        return self._entries[0]
 
     @property
     def mlp(self) -> MLP:
-        return self._resolved[1]
+        return self._entries[1]
 
     @property
     def model_racers(self) -> tuple[Racer, ...]:
-        return self._resolved[2]
+        return self._entries[2]
 
     @property
     def config(self) -> TrainConfig:
-        return self._resolved[3]
+        return self._entries[3]
 
     @cached_property
     def description(self) -> str:

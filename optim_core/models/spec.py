@@ -16,21 +16,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.limits import STEPS
-from common.params import FLOAT_NONNEG, INT_NONNEG, Interval, Param, validate
+from common.params import INT_NONNEG, Interval, Param, validate
 from landscapes.models.data import MAX_ROWS
 
 from ..optimizers import OptimizerDef, check_hyperparameters, get_optimizer, momentum_value
 from ..schedules import Schedule, make_schedule
-from ..spec import clean_label, freeze, thaw_dict
+from ..spec import SAM_RHO, ResolvedOnce, clean_label, freeze, thaw_dict
 
 MAX_SNAPSHOTS = 200  # weight vectors kept per racer (paths on the loss plane)
 MAX_GRID_FRAMES = 60  # decision-function frames kept per racer (2D data only)
 MAX_GRID_SIZE = 120  # grid points per axis of a decision-function frame
-SAM_RHO = Param("sam_rho", 0.0, FLOAT_NONNEG, "SAM radius ρ of the ascent step (0: off)")
 
 
 @dataclass(frozen=True)
-class Racer:
+class Racer(ResolvedOnce):
     """One optimizer with its hyperparameters and lr schedule, in torch's names, optionally
     wrapped in SAM (``sam_rho > 0``). The default label is the optimizer's name, "SAM-" first
     for a SAM racer."""
@@ -65,13 +64,6 @@ class Racer:
     ):
         """``Racer.make("SGD", lr=0.1, momentum=0.9)``: hyperparameters as keywords."""
         return cls(optimizer, freeze(h), schedule, freeze(schedule_params or {}), label, sam_rho)
-
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_entries"}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.__post_init__()
 
     @property
     def optimizer_def(self) -> OptimizerDef:
