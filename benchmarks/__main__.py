@@ -2,11 +2,21 @@
 
 import sys
 
-from benchmarks import bench_app, bench_core, bench_formula, bench_many, bench_models
+from benchmarks import (
+    bench_app,
+    bench_browser,
+    bench_core,
+    bench_formula,
+    bench_limit,
+    bench_many,
+    bench_models,
+)
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
     bench_core.main(quick)
+    print()
+    bench_limit.main(quick)
     print()
     bench_many.main(quick)
     print()
@@ -15,3 +25,5 @@ if __name__ == "__main__":
     bench_formula.main(quick)
     print()
     bench_models.main(quick)
+    print()
+    bench_browser.main(quick)

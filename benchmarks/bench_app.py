@@ -12,6 +12,7 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from landscapes import get_surface
+from optim_core import share
 from optim_core.config import LabConfig, Racer
 from optim_core.engines import numba_engine
 from optim_core.report import results_rows
@@ -46,7 +47,7 @@ def pipeline_ms(repeats: int = 15):
 
 def apptest_ms(repeats: int = 5):
     at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params.update(LabConfig(steps=2000, racers=RACERS).to_query())
+    at.query_params.update(share.to_query(LabConfig(steps=2000, racers=RACERS)))
     at.run()
     times = []
     for i in range(repeats):
