@@ -224,7 +224,7 @@ def test_a_custom_formula_from_a_link_races_and_exports(server, browser):
 def test_a_formula_typed_in_the_sidebar_races_in_3d(server, browser):
     url, _ = server
     page, errors = open_page(browser, url)
-    page.get_by_label("Surface").first.click()
+    page.get_by_label("Surface", exact=True).first.click()
     page.get_by_role("option", name="Your own formula…").click()
     formula = page.get_by_label("f(x, y) =")
     formula.wait_for(timeout=60_000)
@@ -505,7 +505,7 @@ def test_an_uploaded_csv_trains_in_the_model_mode(server, browser, tmp_path):
     path = tmp_path / "points.csv"
     path.write_text("\n".join(rows))
     page, errors = open_page(browser, f"{url}/?mode=model&steps=200")
-    page.get_by_label("Data set").first.click()
+    page.get_by_label("Data set", exact=True).first.click()
     page.get_by_role("option", name="Your CSV file…").click()
     page.locator("input[type=file]").first.set_input_files(str(path))
     page.get_by_text("your CSV file").first.wait_for(timeout=120_000)
