@@ -10,6 +10,7 @@ from benchmarks import (
     bench_limit,
     bench_many,
     bench_models,
+    bench_search,
 )
 
 if __name__ == "__main__":
@@ -25,5 +26,7 @@ if __name__ == "__main__":
     bench_formula.main(quick)
     print()
     bench_models.main(quick)
+    print()
+    bench_search.main(quick)
     print()
     bench_browser.main(quick)
