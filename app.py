@@ -43,6 +43,15 @@ if "mode" not in st.session_state:
     else:
         surface_page.load_link(query)
 
+# Streamlit forgets the widgets of the mode that was not drawn: switching back restores the
+# setup that mode had (each page saves its validated setup at the end of its run).
+mode = st.session_state["mode"]
+if st.session_state.get("mode.last", mode) != mode:
+    saved = st.session_state.get(f"saved.{mode}")
+    if saved is not None:
+        (model_page.load if mode == "model" else surface_page.restore)(saved)
+st.session_state["mode.last"] = mode
+
 with st.sidebar:
     st.title("Optimizer lab")
     mode = st.radio("Mode", list(MODES), key="mode", horizontal=True, format_func=MODES.get)

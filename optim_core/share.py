@@ -59,8 +59,9 @@ def from_query(query: Mapping[str, list[str]], lessons=()) -> LabConfig:
     only itself.
     """
     reader = _Reader(query)
-    for name in sorted(set(query) - set(KNOWN), key=str):
-        reader.warn(f"URL parameter {_short(name)} is unknown and was ignored")
+    unknown = unknown_names(query, KNOWN)
+    if unknown:
+        reader.warn(f"URL parameters unknown here were ignored: {unknown}")
     surface = reader.first("surface")
     if surface != CUSTOM:
         for name in ("formula", "domain"):
@@ -111,7 +112,7 @@ class _Reader:
         if raw is None:
             return
         try:
-            _check_text(raw)
+            check_text(raw)
             candidate = replace(self.config, **parse(raw))
             if check:
                 candidate.specs()
@@ -133,7 +134,7 @@ class _Reader:
         racers = []
         for i, raw in enumerate(values, 1):
             try:
-                _check_text(raw)
+                check_text(raw)
                 racer = Racer.from_dict(parse_json(raw))
                 replace(self.config, racers=(racer,)).specs()
             except ValueError as err:
@@ -150,17 +151,25 @@ def _surface(reader: _Reader):
             return {"surface": name}
         domain = reader.first("domain")
         if domain is not None:
-            _check_text(domain)
+            check_text(domain)
             values = _numbers(domain, 4, "x0,x1,y0,y1")
             domain = ((values[0], values[1]), (values[2], values[3]))
         formula = reader.first("formula") or ""
-        _check_text(formula)
+        check_text(formula)
         return {"surface": name, "formula": formula, "domain": domain}
 
     return parse
 
 
-def _check_text(text: str) -> None:
+def unknown_names(query: Mapping, known) -> str:
+    """The names of ``query`` not in ``known``, listed once and cut short: a link with
+    thousands of junk names gets one line, not thousands."""
+    names = sorted((str(n) for n in set(query) - set(known)), key=str)
+    shown = ", ".join(_short(n) for n in names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def check_text(text: str) -> None:
     if len(text) > MAX_URL_VALUE_CHARS:
         raise ValueError(f"longer than {MAX_URL_VALUE_CHARS} characters ({len(text)})")
 

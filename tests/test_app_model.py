@@ -41,12 +41,34 @@ def test_a_model_link_trains_and_draws_boundaries_curves_and_plane():
     assert at.query_params["mode"] in ("model", ["model"])
 
 
-def test_the_mode_switch_goes_to_the_model_and_back():
-    at = run_app()
+def test_the_mode_switch_goes_to_the_model_and_back_keeping_both_setups():
+    at = run_app({"surface": "himmelblau", "steps": "300"})
+    at.session_state["r0.SGD.lr"] = 0.002
+    at.run()
     at.sidebar.radio(key="mode").set_value("model").run()
     assert not at.exception and at.query_params["mode"] in ("model", ["model"])
+    at.session_state["md.steps"] = 120
+    at.session_state["md.depth"] = 3
+    at.run()
     at.sidebar.radio(key="mode").set_value("surface").run()
     assert not at.exception and "mode" not in at.query_params
+    assert at.session_state["w.surface"] == "himmelblau" and at.session_state["w.steps"] == 300
+    racers = [at.session_state[f"r{i}.optimizer"] for i in range(3)]
+    assert racers == ["SGD", "Adam", "RMSprop"] and at.session_state["r0.SGD.lr"] == 0.002
+    at.sidebar.radio(key="mode").set_value("model").run()
+    assert not at.exception
+    assert at.session_state["md.steps"] == 120 and at.session_state["md.depth"] == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "key", "shown_value"),
+    [("model", '{"width": 10}', "md.width", 10), ("batch_size", "10", "md.batch", 10),
+     ("seed", "2147483648", "md.seed", 2147483648), ("patience", "5000", "md.patience", 5000)],
+)  # fmt: skip
+def test_every_value_a_model_link_may_hold_fits_its_widget(name, value, key, shown_value):
+    at = run_app({"mode": "model", "steps": "50", name: value})
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert at.session_state[key] == shown_value
 
 
 def test_a_bad_model_link_is_reported_and_trains_the_defaults():

@@ -207,3 +207,15 @@ def test_any_query_reads_without_an_exception(query):
     specs = config.specs()  # what was kept is a valid race
     assert 1 <= len(specs) <= MAX_RACERS
     assert all(1 <= s.steps <= MAX_STEPS for s in specs)
+
+
+def test_thousands_of_unknown_names_make_one_warning():
+    config = share.from_query({f"junk{i}": ["1"] for i in range(3000)})
+    assert len(config.warnings) == 1 and "2995 more" in config.warnings[0]
+
+
+def test_a_model_link_value_too_long_is_rejected_with_a_reason():
+    from optim_core.models.setup import ModelSetup
+
+    setup = ModelSetup.from_query({"mode": ["model"], "racer": ["[" + "1," * 3000 + "1]"]})
+    assert len(setup.warnings) == 1 and "longer than" in setup.warnings[0]

@@ -4,13 +4,15 @@ Sidebar widgets in, a ``ModelSetup`` out (validated once there); the trained rac
 loss plane are cached by the setup, so moving the plane's kind retrains nothing.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
 from common.limits import MAX_STEPS
 from landscapes.models import DATASETS, pca_plane, random_plane, top_hessian_eigenvalue
-from landscapes.models.data import MAX_CSV_BYTES, SPLIT
-from landscapes.models.mlp import ACTIVATIONS, MAX_DEPTH
+from landscapes.models.data import MAX_CSV_BYTES, MAX_ROWS, SPLIT
+from landscapes.models.mlp import ACTIVATIONS, MAX_DEPTH, MAX_WIDTH
 from optim_core.config import Racer as RacerSetting
 from optim_core.exports import model_race_csv
 from optim_core.models import train
@@ -26,8 +28,6 @@ from .export_tab import download_buttons
 from .text import plain
 from .widgets import param_widget, seed
 
-WIDTHS = (2, 4, 8, 16, 32, 64, 128)
-BATCHES = ("full", 8, 16, 32, 64, 128, 256)
 PREFIX = "m"  # racer widget keys of this mode: m0.optimizer, ... (the surface's are r0...)
 
 
@@ -36,14 +36,18 @@ def _race(setup: ModelSetup):
     return train(setup.dataset, setup.mlp, setup.model_racers, setup.config)
 
 
-@st.cache_data(max_entries=32, show_spinner="Evaluating the loss plane…")
+@st.cache_resource(max_entries=32, show_spinner="Evaluating the loss plane…")
 def _plane(setup: ModelSetup, kind: str):
+    """(plane, its surface): one object per setup, so the surface's rendered image is
+    cached too (a new Surface each rerun would render it again)."""
     race = _race(setup)
     if kind == "random":
         finite = [r for r in range(len(race.racers)) if np.isfinite(race.final[r]).all()]
         centre = race.final[finite[0]] if finite else race.start
-        return random_plane(setup.mlp, setup.dataset, centre, race.weights)
-    return pca_plane(setup.mlp, setup.dataset, race.weights, race.start)
+        plane = random_plane(setup.mlp, setup.dataset, centre, race.weights)
+    else:
+        plane = pca_plane(setup.mlp, setup.dataset, race.weights, race.start)
+    return plane, plane_surface(plane)
 
 
 @st.cache_data(max_entries=32, show_spinner="Power iteration on the Hessian…")
@@ -80,10 +84,16 @@ def setup_of_lesson(lesson) -> ModelSetup:
     )  # fmt: skip
 
 
+KEPT = ("md.lesson", "md.warnings", "md.lesson.pick")  # not settings: a load keeps them
+
+
 def load(setup: ModelSetup) -> None:
-    """Put a setup (a shared link) into this mode's widgets."""
+    """Put a setup (a link, a lesson, the mode switched back) into this mode's widgets; call
+    it before they are drawn (directly on a first visit, else through ``queue``)."""
     state = st.session_state
     for key in [k for k in state if isinstance(k, str) and k.startswith(("md.", PREFIX))]:
+        if key in KEPT:
+            continue
         if key.startswith("md.") or key[len(PREFIX) : len(PREFIX) + 1].isdigit():
             del state[key]
     state["md.data"] = setup.data
@@ -93,7 +103,7 @@ def load(setup: ModelSetup) -> None:
     state["md.depth"], state["md.width"] = model["depth"], model["width"]
     state["md.activation"], state["md.dropout"] = model["activation"], model["dropout"]
     state["md.steps"] = setup.steps
-    state["md.batch"] = setup.batch_size or "full"
+    state["md.batch"] = setup.batch_size or 0
     state["md.seed"] = setup.seed
     state["md.early"] = setup.patience is not None
     state["md.patience"] = setup.patience or 5
@@ -104,12 +114,14 @@ def load(setup: ModelSetup) -> None:
 def render_sidebar() -> dict:
     """The mode's widgets; returns the ModelSetup's fields (validated by the caller)."""
     sb = st.sidebar
+    pending = st.session_state.pop("pending.model", None)
+    if pending is not None:  # a lesson picked on the last run: loaded before the widgets exist
+        load(pending)
     lesson_id = sb.selectbox("Lesson", ["", *MODEL_LESSONS], key="md.lesson.pick",
                              format_func=_lesson_title)  # fmt: skip
     if sb.button("Load lesson", disabled=not lesson_id, width="stretch", key="md.lesson.load"):
-        load(setup_of_lesson(MODEL_LESSONS[lesson_id]))
+        st.session_state["pending.model"] = setup_of_lesson(MODEL_LESSONS[lesson_id])
         st.session_state["md.lesson"] = lesson_id
-        st.session_state["md.lesson.pick"] = lesson_id
         st.rerun()
     names = [*DATASETS, CSV]
     seed("md.data", "moons")
@@ -128,28 +140,29 @@ def render_sidebar() -> dict:
     depth = int(left.number_input("hidden layers", 0, MAX_DEPTH, key="md.depth",
                                   help="0: logistic regression (convex)"))  # fmt: skip
     seed("md.width", 16)
-    width = right.select_slider("width", WIDTHS, key="md.width", disabled=depth == 0)
+    width = int(right.number_input("width", 1, MAX_WIDTH, key="md.width", disabled=depth == 0))
     left, right = sb.columns(2)
     seed("md.activation", "tanh")
     activation = left.selectbox("activation", list(ACTIVATIONS), key="md.activation")
     seed("md.dropout", 0.0)
-    dropout = float(right.number_input("dropout", 0.0, 0.9, key="md.dropout", step=0.1))
+    dropout = float(right.number_input("dropout", 0.0, 0.89, key="md.dropout", step=0.1))
     sb.subheader("Training")
     left, right = sb.columns(2)
     seed("md.steps", 500)
     steps = int(left.number_input("Steps", 1, MAX_STEPS, key="md.steps", step=100))
-    seed("md.batch", "full")
-    batch = right.selectbox("batch size", BATCHES, key="md.batch")
+    seed("md.batch", 0)
+    batch = int(right.number_input("batch size", 0, MAX_ROWS, key="md.batch", step=32,
+                                   help="0: the full batch"))  # fmt: skip
     left, right = sb.columns(2)
     seed("md.seed", 0)
-    init_seed = int(left.number_input("seed", 0, 2**31 - 1, key="md.seed",
+    init_seed = int(left.number_input("seed", 0, None, key="md.seed",
                                       help="initial weights, batch order, dropout"))  # fmt: skip
     seed("md.early", False)
     early = right.toggle("early stopping", key="md.early", help="on validation loss")
     patience = None
     if early:
         seed("md.patience", 5)
-        patience = int(sb.number_input("patience (evaluations)", 1, 1000, key="md.patience"))
+        patience = int(sb.number_input("patience (evaluations)", 1, None, key="md.patience"))
     racers = sidebar.racer_inputs(sb, steps, PREFIX, DEFAULT_RACERS)
     seed("md.plane", "pca")
     plane = sb.radio("Loss plane", PLANES, key="md.plane", horizontal=True,
@@ -159,7 +172,7 @@ def render_sidebar() -> dict:
         data=data, data_params=freeze(params),
         model=freeze({"depth": depth, "width": width, "activation": activation,
                       "dropout": dropout}),
-        racers=tuple(racers), steps=steps, batch_size=None if batch == "full" else batch,
+        racers=tuple(racers), steps=steps, batch_size=batch or None,
         seed=init_seed, patience=patience, plane=plane, csv_text=csv_text,
         label_column=label_column,
     )  # fmt: skip
@@ -196,9 +209,10 @@ def render() -> None:
     except ValueError as err:
         st.error(f"Not trained: {plain(err)}", icon=":material/block:")
         st.stop()
-    if setup.data != CSV:
-        st.query_params.from_dict(setup.to_query())
-    race = _race(setup)
+    st.query_params.from_dict(setup.to_query())  # with data=csv a reader is asked to upload
+    st.session_state["saved.model"] = setup  # restored when the mode is switched back
+    trained = replace(setup, plane=PLANES[0])  # the race does not depend on the plane
+    race = _race(trained)
     lesson = MODEL_LESSONS.get(st.session_state.get("md.lesson", ""))
     if lesson and setup_of_lesson(lesson) == setup:
         st.info(f"**{plain(lesson.title)}.** {plain(lesson.watch)}", icon=":material/school:")
@@ -216,14 +230,16 @@ def render() -> None:
     st.caption("Curves: solid = training, dashed = validation, dotted = momentum / β₁.")
     st.plotly_chart(curves_figure(race), width="stretch", key="m.curves",
                     config={"displaylogo": False})  # fmt: skip
-    plane = _plane(setup, setup.plane)
-    surface = plane_surface(plane)
+    plane, surface = _plane(trained, setup.plane)
     st.markdown(f"**Loss plane** — {plain(surface.lesson)}")
     seed("md.view", "2d")
     view = st.radio("plane view", ("2d", "3d"), key="md.view", horizontal=True,
                     format_func=str.upper, label_visibility="collapsed")  # fmt: skip
     runs = plane_runs(race, plane)
-    figure = race_figure(surface, (), runs, start=(0.0, 0.0), max_frames=120,
+    # The PCA plane passes through the common start (its origin); the random plane is centred
+    # on racer 1's end, so there the paths' own first points mark the start.
+    start = (0.0, 0.0) if plane.kind == "pca" else None
+    figure = race_figure(surface, (), runs, start=start, max_frames=120,
                          show_3d=view == "3d")  # fmt: skip
     st.plotly_chart(figure, width="stretch", key="m.plane", config={"displaylogo": False})
     results, code, files = st.tabs(["Results", "Copy as PyTorch", "Export"])
@@ -232,19 +248,19 @@ def render() -> None:
         sam = any(r.sam_rho for r in race.racers)
         if st.toggle("sharpness: top Hessian eigenvalue at each end point", value=sam,
                      key="md.sharp"):  # fmt: skip
-            rows["top Hessian eigenvalue"] = [_num(v) for v in _sharpness(setup)]
+            rows["top Hessian eigenvalue"] = [_num(v) for v in _sharpness(trained)]
         st.dataframe(rows, hide_index=True, width="stretch")
     with files:
         st.caption("The loss-plane race as a video or a page, and the curves as CSV; the "
                    "address bar holds the whole setup.")  # fmt: skip
         table = ("CSV (curves)", lambda: model_race_csv(race), "model-race.csv", "text/csv")
-        download_buttons(runs, surface, (), figure, (0.0, 0.0), [table], prefix="mx")
+        download_buttons(runs, surface, (), figure, start, [table], prefix="mx")
     with code:
         if setup.data == CSV:
             st.info("Copy as PyTorch rebuilds the registry's data sets; an uploaded file is "
                     "not embedded.", icon=":material/info:")  # fmt: skip
         else:
-            st.code(_script(setup), language="python")
+            st.code(_script(trained), language="python")
 
 
 def _results(race) -> dict:

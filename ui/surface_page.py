@@ -42,6 +42,12 @@ def load_link(query: dict) -> None:
     st.session_state["lesson.pick"] = st.session_state["lesson"]
 
 
+def restore(config: LabConfig) -> None:
+    """The surface setup this session had before it switched to the model mode."""
+    sidebar.load(config)
+    st.session_state["lesson.pick"] = st.session_state.get("lesson", "")
+
+
 def render() -> None:
     # Before the widgets of this run exist: a click on the surface moves the start, and a
     # setting picked on the sensitivity map goes into its racer.
@@ -68,6 +74,7 @@ def render() -> None:
         st.error(f"Not run: {plain(err)}", icon=":material/block:")
         st.stop()
 
+    st.session_state["saved.surface"] = config  # restored when the mode is switched back
     lesson = LESSONS.get(st.session_state.get("lesson", ""))
     if lesson:  # an edited lesson says so, and its edited runs are named from their settings
         config, changed = follow_lesson(lesson, config)

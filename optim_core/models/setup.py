@@ -17,7 +17,7 @@ from landscapes.models import DATASETS, MLP, Dataset, dataset_from_csv, make_dat
 from landscapes.models.data import SPLIT
 
 from ..config import Racer as RacerSetting
-from ..share import parse_json, parse_json_object
+from ..share import check_text, parse_json, parse_json_object, unknown_names
 from ..spec import ResolvedOnce, freeze, thaw_dict
 from .spec import Racer, TrainConfig
 
@@ -171,6 +171,7 @@ def _read(query: Mapping[str, list[str]]) -> ModelSetup:
         if raw is None:
             return
         try:
+            check_text(raw)
             setup = replace(setup, **parse(raw))
         except ValueError as err:
             warnings.append(f"URL parameter {name}={_short(raw)} ignored: {err}")
@@ -178,8 +179,9 @@ def _read(query: Mapping[str, list[str]]) -> ModelSetup:
     def number(name):
         return lambda s: {name: parse_number(s, False)}
 
-    for name in sorted(set(query) - set(QUERY_KEYS), key=str):
-        warnings.append(f"URL parameter {_short(name)} does not belong to the model mode")
+    unknown = unknown_names(query, QUERY_KEYS)
+    if unknown:
+        warnings.append(f"URL parameters that do not belong to the model mode: {unknown}")
     if last("data") == CSV:
         warnings.append("URL parameter data=csv: the link cannot carry your file; upload it")
     else:
@@ -195,6 +197,7 @@ def _read(query: Mapping[str, list[str]]) -> ModelSetup:
     kept = []
     for i, raw in enumerate(racers[:MAX_RACERS], 1):
         try:
+            check_text(raw)
             racer = RacerSetting.from_dict(parse_json(raw))
             replace(setup, racers=(racer,))
         except ValueError as err:
