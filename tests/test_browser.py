@@ -543,3 +543,22 @@ def test_the_export_tab_downloads_a_gif_and_a_saved_race_reloads(server, browser
     shot(page, "15-saved-race-loaded")
     assert not errors, errors
     page.close()
+
+
+def test_a_model_lesson_loads_and_trains_in_the_browser(server, browser):
+    from optim_core.models.lessons import MODEL_LESSONS
+
+    lesson = MODEL_LESSONS["sam-flat-minima"]
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?mode=model&steps=100")
+    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=180_000)
+    page.get_by_label("Lesson", exact=True).first.click()
+    page.get_by_role("option", name=lesson.title).click()
+    page.get_by_role("button", name="Load lesson").click()
+    page.get_by_text(lesson.title).last.wait_for(timeout=180_000)
+    page.get_by_text("top Hessian eigenvalue").first.wait_for(timeout=180_000)
+    settle(page)
+    no_tracebacks(page)
+    shot(page, "16-model-lesson")
+    assert not errors, errors
+    page.close()
