@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from benchmarks.bench_core import best_of
 from optim_core.engines import numba_engine
 from optim_core.spec import RunSpec
 
@@ -25,13 +26,8 @@ def _rss_mib() -> float:
 
 
 def _best(fn, repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return min(times)
+    fn()  # warm: the first call may compile
+    return best_of(fn, repeats)
 
 
 def _ns_per_step(custom: RunSpec, builtin: RunSpec, starts: np.ndarray) -> None:

@@ -2,11 +2,10 @@
 loss plane evaluated in batches vs one forward pass per grid point. ``python -m
 benchmarks.bench_models``; CPU, float64, a couple of repetitions (< 60 s)."""
 
-import time
-
 import numpy as np
 import torch
 
+from benchmarks.bench_core import best_of
 from landscapes.models import MLP, make_dataset
 from landscapes.models.plane import pca_directions, pca_plane, plane_loss
 from optim_core.models import Racer, TrainConfig, train
@@ -18,15 +17,6 @@ RACERS = (
     Racer.make("RMSprop", lr=0.003),
     Racer.make("AdamW", lr=0.01),
 )
-
-
-def _best(fn, repeats=2) -> float:
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return min(times)
 
 
 def _eager_loops(data, model: MLP, racers, steps: int) -> None:
@@ -48,8 +38,8 @@ def race_ratio(width: int, points: int) -> tuple[float, float]:
     data = make_dataset("moons", n_points=points, val_fraction=0.0)
     model = MLP(2, 2, depth=2, width=width)
     config = TrainConfig(steps=STEPS, grid_frames=0, snapshots=2, eval_every=STEPS)
-    batched = _best(lambda: train(data, model, RACERS, config, device="cpu"))
-    eager = _best(lambda: _eager_loops(data, model, RACERS, STEPS))
+    batched = best_of(lambda: train(data, model, RACERS, config, device="cpu"), 2)
+    eager = best_of(lambda: _eager_loops(data, model, RACERS, STEPS), 2)
     return batched, eager
 
 
@@ -61,7 +51,7 @@ def plane_ratio(size: int = 41) -> tuple[float, float]:
     d1, d2 = pca_directions(race.weights, centre)[:2]
     alphas = betas = np.linspace(-1, 1, size)
     x, y = torch.as_tensor(data.x_train, dtype=torch.float32), torch.as_tensor(data.y_train)
-    batched = _best(lambda: plane_loss(model, x, y, centre, d1, d2, alphas, betas))
+    batched = best_of(lambda: plane_loss(model, x, y, centre, d1, d2, alphas, betas), 2)
     theta, d1_t, d2_t = (torch.as_tensor(v, dtype=torch.float32) for v in (centre, d1, d2))
 
     sample = betas[:: size // 8]  # a sample of grid rows keeps the slow loop short
@@ -72,7 +62,7 @@ def plane_ratio(size: int = 41) -> tuple[float, float]:
             for a in alphas:
                 model.loss((theta + float(a) * d1_t + float(b) * d2_t)[None], x, y)
 
-    return batched, _best(loop, 1) * size / len(sample)
+    return batched, best_of(loop, 1) * size / len(sample)
 
 
 def loss_landscapes_time(size: int = 41) -> float | None:
@@ -90,7 +80,7 @@ def loss_landscapes_time(size: int = 41) -> float | None:
     x, y = torch.as_tensor(data.x_train, dtype=torch.float32), torch.as_tensor(data.y_train)
     metric = Loss(torch.nn.functional.cross_entropy, x, y)
     with torch.no_grad():
-        return _best(lambda: loss_landscapes.random_plane(net, metric, steps=size), 1)
+        return best_of(lambda: loss_landscapes.random_plane(net, metric, steps=size), 1)
 
 
 def app_rerun() -> float:
@@ -116,7 +106,7 @@ def app_rerun() -> float:
     torch.set_num_threads(1)  # as app.py sets it for the server
     try:
         rerun()  # warm: imports, compiled kernels
-        return _best(rerun, 3)
+        return best_of(rerun, 3)
     finally:
         torch.set_num_threads(threads)
 
@@ -128,7 +118,7 @@ def cuda_row() -> str:
     model = MLP(2, 2, depth=2, width=64)
     config = TrainConfig(steps=STEPS, grid_frames=0, snapshots=2, eval_every=STEPS)
     train(data, model, RACERS, config, device="cuda")
-    seconds = _best(lambda: train(data, model, RACERS, config, device="cuda"))
+    seconds = best_of(lambda: train(data, model, RACERS, config, device="cuda"), 2)
     return f"  CUDA ({torch.cuda.get_device_name()}): 2-64-64-2, 1000 moons: {seconds:.2f} s"
 
 

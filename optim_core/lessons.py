@@ -68,7 +68,7 @@ def lesson_from_dict(data: dict) -> Lesson:
     """A Lesson from a file's parsed JSON; raises ValueError for anything malformed."""
     if not isinstance(data, dict):
         raise ValueError(f"a lesson must be a JSON object; got {type(data).__name__}")
-    _check_keys("lesson", data, _FIELDS, _OPTIONAL)
+    check_keys("lesson", data, _FIELDS, _OPTIONAL)
     data = {**_OPTIONAL, **data}
     for name in ("id", "title", "watch"):
         if not isinstance(data[name], str) or not data[name].strip():
@@ -85,7 +85,7 @@ def lesson_from_dict(data: dict) -> Lesson:
     for i, run in enumerate(runs):
         if not isinstance(run, dict):
             raise ValueError(f"lesson: runs[{i}] must be an object; got {run!r}")
-        _check_keys(f"runs[{i}]", run, _RUN_FIELDS, _RUN_OPTIONAL)
+        check_keys(f"runs[{i}]", run, _RUN_FIELDS, _RUN_OPTIONAL)
     runs = tuple({**_RUN_OPTIONAL, **run} for run in runs)
     labels = [run["label"] for run in runs]
     distinct = len(set(map(str, labels))) == len(labels)
@@ -205,7 +205,7 @@ def _short(value) -> str:
     return str(value)
 
 
-def _check_keys(owner: str, data: dict, fields: tuple, optional: dict) -> None:
+def check_keys(owner: str, data: dict, fields: tuple, optional: dict) -> None:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from common.limits import MAX_RACERS
 from landscapes.models import MLP, Dataset, make_dataset
 
-from ..lessons import load_lesson_files, sentence_count
+from ..lessons import check_keys, load_lesson_files, sentence_count
 from ..spec import freeze
 from .result import ModelRace
 from .spec import Racer, TrainConfig
@@ -58,7 +58,7 @@ def model_lesson_from_dict(data: dict) -> ModelLesson:
     """A ModelLesson from a file's parsed JSON; raises ValueError for anything malformed."""
     if not isinstance(data, dict):
         raise ValueError(f"a lesson must be a JSON object; got {type(data).__name__}")
-    _check_keys("lesson", data, _FIELDS, _OPTIONAL)
+    check_keys("lesson", data, _FIELDS, _OPTIONAL)
     data = {**_OPTIONAL, **data}
     for name in ("id", "title", "watch", "data"):
         if not isinstance(data[name], str) or not data[name].strip():
@@ -92,7 +92,7 @@ def _racers(items) -> tuple[Racer, ...]:
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise ValueError(f"lesson: racers[{i}] must be an object; got {item!r}")
-        _check_keys(f"racers[{i}]", item, _RACER_FIELDS, _RACER_OPTIONAL)
+        check_keys(f"racers[{i}]", item, _RACER_FIELDS, _RACER_OPTIONAL)
         r = {**_RACER_OPTIONAL, **item}
         if not isinstance(r["label"], str) or not r["label"].strip():
             raise ValueError(f"racers[{i}]: 'label' must be a non-empty string; got {r['label']!r}")
@@ -112,17 +112,6 @@ def _racers(items) -> tuple[Racer, ...]:
 def load_model_lessons(folder: pathlib.Path = MODEL_LESSONS_DIR) -> dict[str, ModelLesson]:
     """Every ``*.json`` lesson in ``folder`` by id, in file-name order."""
     return load_lesson_files(folder, model_lesson_from_dict)
-
-
-def _check_keys(owner: str, data: dict, fields: tuple, optional: dict) -> None:
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(
-            f"{owner}: unknown field {unknown[0]!r}; expected one of {', '.join(fields)}"
-        )
-    missing = [name for name in fields if name not in data and name not in optional]
-    if missing:
-        raise ValueError(f"{owner}: missing field {missing[0]!r}")
 
 
 MODEL_LESSONS: dict[str, ModelLesson] = load_model_lessons()
