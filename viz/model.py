@@ -137,8 +137,10 @@ def decision_figure(race: ModelRace, data: Dataset, height: int = 360) -> go.Fig
     for frame_args in controls["updatemenus"][0]["buttons"][0]["args"][1]["frame"]:
         frame_args["redraw"] = True  # heatmaps vanish in redraw: False animations
     fig.update_layout(
-        height=height * rows, margin={"l": 10, "r": 10, "t": 40, "b": 70},
-        legend={"orientation": "h", "y": 1.06, "x": 1, "xanchor": "right"},
+        # The class legend sits above the panel titles, clear of the last panel's title.
+        height=height * rows, margin={"l": 10, "r": 10, "t": 70, "b": 70},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "top", "x": 0, "xanchor": "left",
+                "yref": "container"},
         plot_bgcolor="white", **controls,
     )  # fmt: skip
     return fig
