@@ -33,8 +33,10 @@ def test_a_model_link_trains_and_draws_boundaries_curves_and_plane():
     assert not at.error, [e.value for e in at.error]
     figures = list(charts(at).values())
     animated = [f for f in figures if f.get("frames")]
-    assert len(animated) == 2  # decision boundaries and the loss plane
-    assert any(t.get("type") == "heatmap" for f in animated for t in f["data"])
+    assert len(animated) == 1  # decision boundaries (the loss plane is a race chart)
+    assert any(t.get("type") == "heatmap" for t in animated[0]["data"])
+    (plane,) = [c for c in at.get("bidi_component") if c.proto.component_name == "optim_lab.race"]
+    assert len(json.loads(plane.proto.json)["play"]["runs"]) == 3
     table = at.dataframe[0].value
     assert len(table) == 3 and "val accuracy" in table
     assert "torch.optim" in " ".join(c.value for c in at.code)

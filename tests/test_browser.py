@@ -4,94 +4,18 @@ Skipped where Chromium is missing, except under CI=true, where skipping is a fai
 Screenshots go to test-artifacts/ (look at them after a UI change).
 """
 
-import os
-import pathlib
-import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
+from conftest import ARTIFACTS, ROOT, _free_port, _need_browser
 
 pytestmark = pytest.mark.browser
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# WebGL (the 3D view) in software: headless Chromium without a GPU needs SwiftShader allowed.
-LAUNCH_ARGS = [
-    "--no-sandbox", "--disable-background-networking", "--no-first-run",
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-]  # fmt: skip
 # plotly.js logs this one when an animation is interrupted by the next one; it is harmless.
 BENIGN = ("undefined",)
-
-
-def _need_browser():
-    have = os.path.exists(CHROMIUM)
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        have = False
-    if not have:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but Chromium/Playwright is missing: .ci/run must install them")
-        pytest.skip("needs Debian's chromium and the playwright package")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    _need_browser()
-    port = _free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-    ]  # fmt: skip
-    ARTIFACTS.mkdir(exist_ok=True)
-    # A file, not a pipe nobody reads (a full pipe would block the server).
-    log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 (closed at teardown)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        log.close()
-        pytest.fail(
-            "streamlit did not become healthy: " + (ARTIFACTS / "streamlit.log").read_text()[-2000:]
-        )
-    yield url, proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:  # busy sessions may outlast a polite stop
-        proc.kill()
-        proc.wait(timeout=20)
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, url):
@@ -107,9 +31,7 @@ def open_page(browser, url):
         ),
     )
     page.goto(url)
-    page.wait_for_selector(
-        ".js-plotly-plot .layer-above image, .js-plotly-plot image", timeout=180_000
-    )
+    page.wait_for_selector(".race-chart .js-plotly-plot image", timeout=180_000)
     page.wait_for_timeout(1500)
     return page, errors
 
@@ -120,7 +42,8 @@ def shot(page, name):
 
 
 def race_plot(page):
-    return page.locator(".js-plotly-plot").filter(has=page.locator("image")).first
+    """The race chart: the Plotly figure and, under it, ▶ Play, the step slider and label."""
+    return page.locator(".race-chart").filter(has=page.locator("image")).first
 
 
 def surface_visible(page) -> bool:
@@ -130,8 +53,9 @@ def surface_visible(page) -> bool:
 
 
 def wait_for_last_frame(page, steps=500):
-    """Until the animation's slider shows the last step (headless playback is slower)."""
+    """Until the race has played to its last step and Plotly has redrawn it."""
     race_plot(page).get_by_text(f"step {steps}", exact=True).wait_for(timeout=90_000)
+    page.wait_for_function("() => !document.querySelector('.race-chart').__race.playing")
     page.wait_for_timeout(500)
 
 
@@ -486,11 +410,12 @@ def test_the_model_mode_trains_and_animates_boundaries_and_the_plane(server, bro
     page.wait_for_timeout(1200)
     shot(page, "12-model-boundaries-mid-animation")
     assert decision.locator(".heatmaplayer image, .heatmaplayer .hm").count() > 0
-    plane = page.locator(".js-plotly-plot").filter(has=page.locator("image")).last
+    plane = race_plot(page)
     plane.scroll_into_view_if_needed()
     plane.get_by_text("▶ Play").click()
     page.wait_for_timeout(1200)
     shot(page, "13-model-plane-mid-animation")
+    assert plane.locator("canvas.race-overlay").count() == 1
     box = plane.locator("image").first.bounding_box()
     assert box and box["width"] > 100
     no_tracebacks(page)

@@ -14,7 +14,8 @@ from .text import plain
 
 
 def export_tab(specs, runs, surface, args, figure) -> None:
-    """The surface race's files, and a saved race loaded back."""
+    """The surface race's files, and a saved race loaded back; ``figure()`` makes the view's
+    Plotly figure (only when its HTML or PNG is asked for)."""
     trajs = [t for _, t in runs]
     tables = [
         ("CSV (one row per step)", lambda: race_csv(trajs), "race.csv", "text/csv"),
@@ -35,8 +36,9 @@ def export_tab(specs, runs, surface, args, figure) -> None:
 
 
 def download_buttons(runs, surface, args, figure, start, tables, prefix="x") -> None:
-    """GIF, MP4, HTML and PNG of a race (paths on ``surface``), then ``tables``: (label,
-    make, file name, mime) rows. Each file is made when its button is pressed."""
+    """GIF, MP4, HTML and PNG of a race (paths on ``surface``; ``figure()`` makes its Plotly
+    figure), then ``tables``: (label, make, file name, mime) rows. Each file is made when its
+    button is pressed."""
 
     def video(writer):
         def make() -> bytes:
@@ -49,7 +51,7 @@ def download_buttons(runs, surface, args, figure, start, tables, prefix="x") -> 
     def png() -> bytes:
         buffer = io.BytesIO()
         try:
-            write_png(buffer, figure)
+            write_png(buffer, figure())
         except PngUnavailable:  # no kaleido/Chromium: a still of the last frame instead
             write_still(buffer, surface, args, runs, start=start)
         return buffer.getvalue()
@@ -57,7 +59,7 @@ def download_buttons(runs, surface, args, figure, start, tables, prefix="x") -> 
     files = [
         ("GIF (slides)", video(write_gif), "race.gif", "image/gif"),
         ("MP4 (slides)", video(write_mp4), "race.mp4", "video/mp4"),
-        ("HTML (plays offline)", lambda: race_html(figure, surface.title), "race.html",
+        ("HTML (plays offline)", lambda: race_html(figure(), surface.title), "race.html",
          "text/html"),
         ("PNG", png, "race.png", "image/png"),
         *tables,

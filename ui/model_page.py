@@ -22,12 +22,16 @@ from optim_core.models.setup import CSV, DEFAULT_RACERS, PLANES, ModelSetup
 from optim_core.spec import freeze, thaw_dict
 from viz import race_figure
 from viz.model import curves_figure, decision_figure, plane_runs, plane_surface
+from viz.race_payload import race_payload
 
 from . import sidebar
 from .export_tab import download_buttons
+from .race_chart import race_chart
 from .text import plain
 from .widgets import param_widget, seed
 
+PLANE_FRAMES = 120  # frames of ▶ Play on the loss plane
+PLANE_CONFIG = {"displaylogo": False, "responsive": True}
 PREFIX = "m"  # racer widget keys of this mode: m0.optimizer, ... (the surface's are r0...)
 
 
@@ -239,9 +243,16 @@ def render() -> None:
     # The PCA plane passes through the common start (its origin); the random plane is centred
     # on racer 1's end, so there the paths' own first points mark the start.
     start = (0.0, 0.0) if plane.kind == "pca" else None
-    figure = race_figure(surface, (), runs, start=start, max_frames=120,
-                         show_3d=view == "3d")  # fmt: skip
-    st.plotly_chart(figure, width="stretch", key="m.plane", config={"displaylogo": False})
+
+    def figure():  # the plane race as a Plotly figure, for the HTML and PNG files
+        return race_figure(surface, (), runs, start=start, max_frames=PLANE_FRAMES,
+                           show_3d=view == "3d")  # fmt: skip
+
+    if view == "3d":
+        st.plotly_chart(figure(), width="stretch", key="m.plane", config=PLANE_CONFIG)
+    else:
+        payload = race_payload(surface, (), runs, start=start, frames=PLANE_FRAMES)
+        race_chart(payload, key="m.plane2d", config=PLANE_CONFIG, on_click=_ignore)
     results, code, files = st.tabs(["Results", "Copy as PyTorch", "Export"])
     with results:
         rows = _results(race)
@@ -279,3 +290,7 @@ def _results(race) -> dict:
 
 def _num(value, form: str = "{:.3g}") -> str:
     return form.format(value) if np.isfinite(value) else "—"
+
+
+def _ignore(x: float, y: float) -> None:
+    """A click on the loss plane: a point of weight space has no start widget to move."""

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import streamlit as st
 
 from common.limits import MAX_FORMULA_CHARS, MAX_LABEL_CHARS, MAX_RACERS, MAX_STEPS
@@ -305,11 +306,14 @@ def _has_widgets(schedule: str) -> bool:
 
 
 def _preview(key: str, optimizer: str, h: dict, schedule: str, params: dict, steps: int) -> None:
-    """The schedule's lr (and momentum) curve right under its parameters."""
+    """The schedule's lr (and momentum) curve right under its parameters; none for a flat one
+    (each chart costs the rerun ~15 ms, and a flat line says no more than the lr field)."""
     try:
         figure = _preview_figure(optimizer, freeze(h), schedule, freeze(params), steps)
     except ValueError as err:
         st.caption(f"⚠ {plain(err)}")
+        return
+    if figure is None:
         return
     st.plotly_chart(figure, config=PREVIEW_CONFIG, width="stretch", key=f"{key}.preview")
 
@@ -318,4 +322,11 @@ def _preview(key: str, optimizer: str, h: dict, schedule: str, params: dict, ste
 def _preview_figure(optimizer: str, h: tuple, schedule: str, params: tuple, steps: int):
     # Cached by settings: moving the start or the surface redraws no preview.
     lr, momentum = schedule_curves(optimizer, thaw_dict(h), schedule, thaw_dict(params), steps)
+    if all(_flat(c) for c in (lr, momentum) if c is not None):
+        return None
     return schedule_preview(lr, momentum)
+
+
+def _flat(curve: np.ndarray) -> bool:
+    finite = curve[np.isfinite(curve)]
+    return finite.size == 0 or finite.min() == finite.max()

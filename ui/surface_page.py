@@ -9,17 +9,22 @@ from optim_core.export import to_pytorch
 from optim_core.lessons import LESSONS, follow_lesson
 from optim_core.report import COLUMNS, WIDTHS, results_rows
 from viz import race_figure, surface_3d_figure
+from viz.race_payload import race_payload
 
 from . import maps as maps_ui
-from . import sidebar
-from .clicks import take_click
+from . import sidebar, tune_tab
+from .clicks import move_start
 from .export_tab import export_tab
+from .race_chart import race_chart
 from .text import plain
 
 RACE_HEIGHT = 640  # px: the whole race and the tabs' heads fit a 1280 x 800 projector
-RACE_FRAMES = 120  # smooth at ~40 ms a frame; each frame re-sends every path (JSON grows ~n²)
-# The race needs zoom, pan, reset and a PNG; a click already selects, so no box or lasso.
-TRIMMED = ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]
+RACE_FRAMES = 120  # frames of ▶ Play, at viz.race.FRAME_MS each
+# The race needs zoom, pan, reset and a PNG; a click sets the start, so no box or lasso.
+CHART_CONFIG = {
+    "displaylogo": False, "scrollZoom": False, "responsive": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
+}  # fmt: skip
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -49,9 +54,8 @@ def restore(config: LabConfig) -> None:
 
 
 def render() -> None:
-    # Before the widgets of this run exist: a click on the surface moves the start, and a
-    # setting picked on the sensitivity map goes into its racer.
-    take_click("race")
+    # Before the widgets of this run exist: a setting picked on the sensitivity map goes into
+    # its racer (a click on the surface moved the start in the chart's callback already).
     sidebar.apply_pending()
 
     with st.sidebar:
@@ -91,45 +95,55 @@ def render() -> None:
         f"{plain(surface.title)}: ${surface.formula}$ · engine: numba (CPU) · press ▶ to race"
     )
 
-    if config.view == "3d":
-        figure = surface_3d_figure(surface, args, runs)
-        st.plotly_chart(figure, width="stretch", key="race3d")
-    else:
-        figure = race_figure(
+    def figure():  # the view as a Plotly figure (animated in 2D), for the HTML and PNG files
+        if config.view == "3d":
+            return surface_3d_figure(surface, args, runs)
+        return race_figure(
             surface, args, runs, start=specs[0].start, max_frames=RACE_FRAMES, height=RACE_HEIGHT
         )
-        st.plotly_chart(
-            figure, key="race", on_select="rerun", selection_mode="points", width="stretch",
-            config={"displaylogo": False, "scrollZoom": False, "modeBarButtonsToRemove": TRIMMED},
-        )  # fmt: skip
 
-    tabs = ["Results", "Update rules", "Copy as PyTorch", "Export", "Basins", "Sensitivity",
-            "Noise"]  # fmt: skip
-    results, rules, code, files, basins, sensitivity, noise = st.tabs(tabs)
-    with results:
-        widths = {
-            c: st.column_config.TextColumn(width=w) for c, w in zip(COLUMNS, WIDTHS, strict=True)
-        }
-        st.dataframe(
-            results_rows(runs, surface), hide_index=True, width="stretch", column_config=widths
+    if config.view == "3d":
+        st.plotly_chart(figure(), width="stretch", key="race3d")
+    else:
+        payload = race_payload(
+            surface, args, runs, start=specs[0].start, frames=RACE_FRAMES, height=RACE_HEIGHT
         )
-    with rules:
-        for opt in dict.fromkeys(s.optimizer_def for s in specs):
-            st.markdown(f"**{opt.name}** — {opt.reference}")
-            st.latex(opt.latex)
-        for schedule in dict.fromkeys(s.lr_schedule.definition for s in specs):
-            st.markdown(f"**{schedule.name}** — {schedule.description}")
-            st.latex(schedule.latex)
-    with code:
-        st.code(to_pytorch(specs), language="python")
-    with files:
-        export_tab(specs, runs, surface, args, figure)
-    with basins:
-        maps_ui.basins_tab(specs)
-    with sensitivity:
-        maps_ui.sensitivity_tab(specs)
-    with noise:
-        maps_ui.ensemble_tab(specs)
+        race_chart(payload, key="race", config=CHART_CONFIG, on_click=move_start)
+
+    # Only the open tab runs (a rerun draws the race and one tab, not eight): opening another
+    # tab reruns the script, which finds the race in the cache.
+    tabs = {
+        "Results": lambda: _results(runs, surface),
+        "Tune": lambda: tune_tab.render(specs),
+        "Update rules": lambda: _rules(specs),
+        "Copy as PyTorch": lambda: st.code(to_pytorch(specs), language="python"),
+        "Export": lambda: export_tab(specs, runs, surface, args, figure),
+        "Basins": lambda: maps_ui.basins_tab(specs),
+        "Sensitivity": lambda: maps_ui.sensitivity_tab(specs),
+        "Noise": lambda: maps_ui.ensemble_tab(specs),
+    }
+    for container, draw in zip(
+        st.tabs(list(tabs), key="tab", on_change="rerun"), tabs.values(), strict=False
+    ):
+        if container.open:
+            with container:
+                draw()
+
+
+def _results(runs, surface) -> None:
+    widths = {c: st.column_config.TextColumn(width=w) for c, w in zip(COLUMNS, WIDTHS, strict=True)}
+    st.dataframe(
+        results_rows(runs, surface), hide_index=True, width="stretch", column_config=widths
+    )
+
+
+def _rules(specs) -> None:
+    for opt in dict.fromkeys(s.optimizer_def for s in specs):
+        st.markdown(f"**{opt.name}** — {opt.reference}")
+        st.latex(opt.latex)
+    for schedule in dict.fromkeys(s.lr_schedule.definition for s in specs):
+        st.markdown(f"**{schedule.name}** — {schedule.description}")
+        st.latex(schedule.latex)
 
 
 def _lesson_title(key: str) -> str:

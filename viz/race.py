@@ -15,6 +15,7 @@ the LR cursor, the loss cursor[, the momentum cursor].
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -66,9 +67,53 @@ def race_figure(
         from .surface3d import surface_3d_figure
 
         return surface_3d_figure(surface, args, runs, domain=domain)
+    end = max((int(t.stop_step) for _, t in runs), default=0)
+    scene = race_scene(
+        surface, args, runs, start=start, height=height, domain=domain,
+        stride=path_stride(end, PATH_POINTS),
+    )  # fmt: skip
+    frames = []
+    if scene.runs:
+        steps = play_steps(scene.end, max_frames)
+        frames = [_frame(scene.runs, int(s), scene.animated, s == steps[-1]) for s in steps]
+        scene.layout.update(animation_controls(steps, FRAME_MS))
+    return _figure(scene.data, scene.layout, frames)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The race's traces and layout at its final state, and what animates them.
+
+    ``animated`` lists the trace indices that change per frame: paths, markers, cursors
+    (see the module docstring for the trace order).
+    """
+
+    data: list[dict]
+    layout: dict
+    runs: list[Run]
+    end: int
+    animated: list[int]
+
+    @property
+    def paths(self) -> list[int]:
+        return self.animated[: len(self.runs)]
+
+    @property
+    def markers(self) -> list[int]:
+        return self.animated[len(self.runs) : 2 * len(self.runs)]
+
+    @property
+    def cursors(self) -> list[int]:
+        return self.animated[2 * len(self.runs) :]
+
+
+def race_scene(
+    surface: Surface, args: tuple, runs, *, start, height: int, domain=None, stride: int = 1
+) -> Scene:
+    """Every trace of the race at its final state (full paths), and its layout without
+    animation controls; ``stride`` is the path decimation of the frames built from it."""
     image = surface_image(surface, args, domain)
     end = max((int(t.stop_step) for _, t in runs), default=0)
-    stride = path_stride(end, PATH_POINTS)
     prepared = [Run.of(i, label, t, stride) for i, (label, t) in enumerate(runs)]
     trajs = [r.traj for r in prepared]
     losses, loss_axis = loss_curves(surface, trajs)
@@ -89,15 +134,9 @@ def race_figure(
         *momentum_lines,
         *cursors,
     ]
-    fig_layout = layout(image, height, axes)
-    frames = []
-    if n:
-        steps = _frame_steps(end, max_frames)
-        animated = [*range(1, 1 + n), *range(n + 4, 2 * n + 4)]
-        animated += range(len(data) - len(cursors), len(data))
-        frames = [_frame(prepared, int(s), animated, s == steps[-1]) for s in steps]
-        fig_layout.update(animation_controls(steps, FRAME_MS))
-    return _figure(data, fig_layout, frames)
+    animated = [*range(1, 1 + n), *range(n + 4, 2 * n + 4)] if n else []
+    animated += range(len(data) - len(cursors), len(data)) if n else []
+    return Scene(data, layout(image, height, axes), prepared, end, animated)
 
 
 class _StoredFrame(Frame):
@@ -130,7 +169,7 @@ def _starts(start, runs: list[Run]) -> np.ndarray:
     return np.asarray(list(dict.fromkeys(firsts)), dtype=np.float64).reshape(-1, 2)
 
 
-def _frame_steps(end: int, max_frames: int) -> np.ndarray:
+def play_steps(end: int, max_frames: int) -> np.ndarray:
     """At most ``max_frames`` steps from 0 to ``end``, evenly spread, both ends included."""
     count = max(2, min(int(max_frames), end + 1))
     return np.unique(np.round(np.linspace(0, end, count)).astype(np.int64))

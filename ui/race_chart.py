@@ -1,0 +1,76 @@
+"""The race chart: a small Streamlit component that animates the race in the page.
+
+``st.plotly_chart`` of the race resent every path in every frame on every rerun (0.8-2.5 MB)
+and let plotly.js step through prebuilt, thinned frames. This component receives the race
+once per change as data (``viz.race_payload``) and draws each frame from the positions
+(see ``race_chart.js``); a click on the surface comes back as a trigger value.
+
+plotly.js is the copy inside the plotly package, served from the app's ``static`` folder
+(``server.enableStaticServing`` in ``.streamlit/config.toml``): inlined into the
+component's code it would travel with every rerun.
+"""
+
+import math
+import os
+import pathlib
+import shutil
+import tempfile
+
+import plotly
+import streamlit as st
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]  # app.py's folder, which Streamlit serves
+STATIC = ROOT / "static"
+PLOTLY_JS = pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+CSS = """
+.race-controls {display: flex; align-items: center; gap: 0.75rem; padding: 0 0.5rem 0 50px;}
+.race-controls button {font: inherit; font-size: 0.9rem; padding: 0.2rem 0.8rem; cursor: pointer;
+  border: 1px solid rgba(49, 51, 63, 0.25); border-radius: 0.5rem; background: white;
+  min-width: 6.5rem;}
+.race-controls button:hover {border-color: #ff4b4b; color: #ff4b4b;}
+.race-controls input[type=range] {flex: 1; accent-color: #ff4b4b;}
+.race-overlay, .race-cursor {position: absolute; left: 0; top: 0; pointer-events: none;}
+.race-cursor {width: 0; border-left: 1px dotted #555555; will-change: transform;}
+.race-step {font-size: 0.9rem; color: #444; min-width: 6.5rem; font-variant-numeric: tabular-nums;}
+"""
+
+_COMPONENT = st.components.v2.component(
+    "optim_lab.race",
+    js=(pathlib.Path(__file__).with_name("race_chart.js")).read_text(encoding="utf-8"),
+    css=CSS,
+    isolate_styles=False,  # plotly.js's hover and click events do not fire in a shadow root
+)
+
+
+def serve_plotly() -> None:
+    """Put plotly.js where the static server finds it (once per install or plotly update)."""
+    target = STATIC / "plotly.min.js"
+    if target.exists() and target.stat().st_size == PLOTLY_JS.stat().st_size:
+        return
+    STATIC.mkdir(exist_ok=True)
+    # Several sessions may start at once: each copies to its own file, then renames.
+    with (
+        tempfile.NamedTemporaryFile(dir=STATIC, delete=False, suffix=".tmp") as tmp,
+        PLOTLY_JS.open("rb") as source,
+    ):
+        shutil.copyfileobj(source, tmp)
+    os.replace(tmp.name, target)
+
+
+serve_plotly()
+
+
+def race_chart(payload: dict, *, key: str, config: dict, on_click) -> None:
+    """Draw ``payload`` (from ``viz.race_payload``); ``on_click(x, y)`` runs, before the next
+    run of the script, when the surface is clicked."""
+
+    def clicked() -> None:
+        value = (st.session_state.get(key) or {}).get("click")
+        if isinstance(value, dict) and all(_finite(value.get(c)) for c in ("x", "y")):
+            on_click(float(value["x"]), float(value["y"]))
+
+    _COMPONENT(key=key, data={**payload, "config": config}, on_click_change=clicked)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
