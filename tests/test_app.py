@@ -60,7 +60,9 @@ def test_defaults_run_and_draw_the_race():
     fig = figure(at)
     assert len(fig["play"]["runs"]) == len(LabConfig().racers)
     assert 2 <= len(fig["play"]["steps"]) <= 201, "the race has no frames to play"
-    assert fig["image"].startswith("data:image/png;base64,")
+    # The surface image travels as a file of the static server, named by its content.
+    assert fig["image"].startswith("./app/static/surfaces/")
+    assert (pathlib.Path(APP).parent / fig["image"].removeprefix("./app/")).stat().st_size
     assert len(results(at)) == len(LabConfig().racers)
     assert not at.error
 

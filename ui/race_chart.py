@@ -7,13 +7,16 @@ once per change as data (``viz.race_payload``) and draws each frame from the pos
 
 plotly.js is the copy inside the plotly package, served from the app's ``static`` folder
 (``server.enableStaticServing`` in ``.streamlit/config.toml``): inlined into the
-component's code it would travel with every rerun.
+component's code it would travel with every rerun. The surface's image (~120 KB) is served
+from there too, named by its content, so a rerun sends its address and the browser decodes
+it once.
 """
 
+import base64
+import hashlib
 import math
 import os
 import pathlib
-import shutil
 import tempfile
 
 import plotly
@@ -21,6 +24,8 @@ import streamlit as st
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]  # app.py's folder, which Streamlit serves
 STATIC = ROOT / "static"
+SURFACES = STATIC / "surfaces"
+KEPT_IMAGES = 256  # surface images kept on disk (custom formulas make new ones)
 PLOTLY_JS = pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 CSS = """
 .race-controls {display: flex; align-items: center; gap: 0.75rem; padding: 0 0.5rem 0 50px;}
@@ -47,14 +52,37 @@ def serve_plotly() -> None:
     target = STATIC / "plotly.min.js"
     if target.exists() and target.stat().st_size == PLOTLY_JS.stat().st_size:
         return
-    STATIC.mkdir(exist_ok=True)
-    # Several sessions may start at once: each copies to its own file, then renames.
-    with (
-        tempfile.NamedTemporaryFile(dir=STATIC, delete=False, suffix=".tmp") as tmp,
-        PLOTLY_JS.open("rb") as source,
-    ):
-        shutil.copyfileobj(source, tmp)
+    with PLOTLY_JS.open("rb") as source:
+        _write(target, source.read())
+
+
+def image_url(data_uri: str) -> str:
+    """The address of a PNG data URI's bytes as a static file (written on first use)."""
+    name = hashlib.sha1(data_uri.encode("ascii")).hexdigest()[:20] + ".png"
+    target = SURFACES / name
+    if not target.exists():
+        _write(target, base64.b64decode(data_uri.split(",", 1)[1]))
+        _prune(SURFACES, KEPT_IMAGES)
+    return f"./app/static/surfaces/{name}"
+
+
+def _write(target: pathlib.Path, content: bytes) -> None:
+    # Several sessions may write at once: each writes its own file, then renames it.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(content)
     os.replace(tmp.name, target)
+
+
+def _prune(folder: pathlib.Path, keep: int) -> None:
+    def age(file: pathlib.Path) -> float:
+        try:
+            return file.stat().st_mtime
+        except OSError:  # another session pruned it first
+            return 0.0
+
+    for old in sorted(folder.glob("*.png"), key=age)[:-keep]:
+        old.unlink(missing_ok=True)
 
 
 serve_plotly()
@@ -69,7 +97,8 @@ def race_chart(payload: dict, *, key: str, config: dict, on_click) -> None:
         if isinstance(value, dict) and all(_finite(value.get(c)) for c in ("x", "y")):
             on_click(float(value["x"]), float(value["y"]))
 
-    _COMPONENT(key=key, data={**payload, "config": config}, on_click_change=clicked)
+    data = {**payload, "image": image_url(payload["image"]), "config": config}
+    _COMPONENT(key=key, data=data, on_click_change=clicked)
 
 
 def _finite(value) -> bool:

@@ -131,6 +131,27 @@ def _f32(values: np.ndarray) -> np.ndarray:
         return np.clip(values, -big, big).astype(np.float32)
 
 
+def envelope(values: np.ndarray, buckets: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """A long curve as the min and max of each of ``buckets`` buckets, a vertical stroke per
+    bucket at its first step (NaN ignored), so spikes and short cycles keep their full swing
+    instead of aliasing; ``(None, values)`` when it is short enough to draw whole."""
+    if len(values) <= 2 * buckets:
+        return None, values
+    starts = np.linspace(0, len(values), buckets, endpoint=False).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
+    return np.repeat(starts, 2), np.column_stack([lo, hi]).ravel()
+
+
+def curve_xy(values: np.ndarray, buckets: int) -> dict:
+    """A curve against step as trace data: ``y`` with ``x0``/``dx`` when drawn whole, else its
+    ``envelope`` with explicit steps."""
+    x, y = envelope(values, buckets)
+    if x is None:
+        return {"x0": 0, "dx": 1, "y": typed_array(y)}
+    return {"x": typed_array(x), "y": typed_array(y)}
+
+
 def typed_array(values: np.ndarray) -> dict:
     """``values`` as float32 in Plotly's base64 typed-array form, which plotly.js reads as is.
 

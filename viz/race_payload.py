@@ -60,9 +60,9 @@ def race_payload(
 
 
 def _run(r) -> dict:
-    """A run as the page needs it: positions up to its last finite one (x, y interleaved,
-    little-endian float32, base64), where it stops, and its marker."""
-    xy = np.ascontiguousarray(r.xy[: r.last + 1], dtype="<f4")
+    """A run as the page needs it: positions up to where it stops or its last finite one
+    (x, y interleaved, little-endian float32, base64), those two steps, and its marker."""
+    xy = np.ascontiguousarray(r.xy[: min(r.last, r.end) + 1], dtype="<f4")
     blown = int(r.traj.stop_step) if r.traj.diverged else -1
     return {
         "xy": base64.b64encode(xy.tobytes()).decode("ascii"),

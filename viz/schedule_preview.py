@@ -4,10 +4,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import palette
+from .race_parts import envelope
 
 # What the app passes as ``config``: the preview is fixed, so no toolbar is needed.
 PREVIEW_CONFIG = {"displayModeBar": False}
-MAX_POINTS = 1000  # pairs of (min, max) per curve; see _envelope
+MAX_POINTS = 1000  # pairs of (min, max) per curve; see race_parts.envelope
 
 
 def schedule_preview(
@@ -19,14 +20,14 @@ def schedule_preview(
     cyclic schedule with short cycles still shows its full swing instead of aliasing.
     """
     lr = np.asarray(lr, dtype=np.float64)
-    x, y = _envelope(lr)
+    x, y = _steps(envelope(lr, MAX_POINTS))
     traces = [
         go.Scatter(x=x, y=y, mode="lines", name="lr", line={"color": palette.colour(1), "width": 2},
                    hovertemplate="step %{x}<br>lr %{y:.3g}<extra></extra>")
     ]  # fmt: skip
     show_momentum = momentum is not None and np.isfinite(momentum).any()
     if show_momentum:
-        mx, my = _envelope(np.asarray(momentum, dtype=np.float64))
+        mx, my = _steps(envelope(np.asarray(momentum, dtype=np.float64), MAX_POINTS))
         traces.append(
             go.Scatter(x=mx, y=my, mode="lines", name="momentum", yaxis="y2",
                        line={"color": palette.colour(0), "width": 1.5, "dash": "dot"},
@@ -55,12 +56,6 @@ def schedule_preview(
     return fig
 
 
-def _envelope(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and values; when long, each bucket becomes a vertical stroke from its min to its
-    max (NaN ignored), drawn at the bucket's first step."""
-    if len(values) <= 2 * MAX_POINTS:
-        return np.arange(len(values)), values
-    starts = np.linspace(0, len(values), MAX_POINTS, endpoint=False).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        lo, hi = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
-    return np.repeat(starts, 2), np.column_stack([lo, hi]).ravel()
+def _steps(curve: tuple) -> tuple[np.ndarray, np.ndarray]:
+    x, y = curve
+    return (np.arange(len(y)) if x is None else x), y
