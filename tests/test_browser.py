@@ -16,6 +16,8 @@ pytestmark = pytest.mark.browser
 
 # plotly.js logs this one when an animation is interrupted by the next one; it is harmless.
 BENIGN = ("undefined",)
+# Charts drawn by st.plotly_chart (maps, decision boundaries), not the race chart.
+PLOTLY_CHART = '[data-testid="stPlotlyChart"]'
 
 
 def open_page(browser, url):
@@ -191,7 +193,9 @@ def test_a_click_on_a_sensitivity_cell_loads_that_setting(server, browser):
     before = racer_lr(page).input_value()
     page.get_by_role("tab", name="Sensitivity").click()
     page.get_by_text("Run the 24×24 grid of settings").click()
-    heatmap = page.locator(".js-plotly-plot").filter(has=page.locator(".hm")).first
+    # (the race chart above holds an invisible heatmap of its own: hover values)
+    maps = page.locator(f"{PLOTLY_CHART} .js-plotly-plot")
+    heatmap = maps.filter(has=page.locator(".hm")).first
     heatmap.wait_for(timeout=180_000)
     heatmap.scroll_into_view_if_needed()
     settle(page)
@@ -398,14 +402,18 @@ def model_plots(page):
 def test_the_model_mode_trains_and_animates_boundaries_and_the_plane(server, browser):
     url, _ = server
     page, errors = open_page(browser, f"{url}/?mode=model")
-    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=180_000)
+    page.locator(f"{PLOTLY_CHART} .heatmaplayer").first.wait_for(timeout=180_000)
     no_tracebacks(page)
     for size in ((1280, 800), (1024, 768)):
         page.set_viewport_size({"width": size[0], "height": size[1]})
         page.wait_for_timeout(800)
         shot(page, f"11-model-{size[0]}")
     page.set_viewport_size({"width": 1500, "height": 1050})
-    decision = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer")).first
+    decision = (
+        page.locator(f"{PLOTLY_CHART} .js-plotly-plot")
+        .filter(has=page.locator(".heatmaplayer"))
+        .first
+    )
     decision.get_by_text("▶ Play").click()
     page.wait_for_timeout(1200)
     shot(page, "12-model-boundaries-mid-animation")
@@ -434,7 +442,7 @@ def test_an_uploaded_csv_trains_in_the_model_mode(server, browser, tmp_path):
     page.get_by_role("option", name="Your CSV file…").click()
     page.locator("input[type=file]").first.set_input_files(str(path))
     page.get_by_text("your CSV file").first.wait_for(timeout=120_000)
-    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=120_000)
+    page.locator(f"{PLOTLY_CHART} .heatmaplayer").first.wait_for(timeout=120_000)
     no_tracebacks(page)
     shot(page, "14-model-csv")
     assert not errors, errors
@@ -476,7 +484,7 @@ def test_a_model_lesson_loads_and_trains_in_the_browser(server, browser):
     lesson = MODEL_LESSONS["sam-flat-minima"]
     url, _ = server
     page, errors = open_page(browser, f"{url}/?mode=model&steps=100")
-    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=180_000)
+    page.locator(f"{PLOTLY_CHART} .heatmaplayer").first.wait_for(timeout=180_000)
     page.get_by_label("Lesson", exact=True).first.click()
     page.get_by_role("option", name=lesson.title).click()
     page.get_by_role("button", name="Load lesson").click()

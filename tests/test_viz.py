@@ -148,15 +148,18 @@ def test_image_survives_non_finite_values():
 # --- race figure -----------------------------------------------------------------------------
 
 
-def test_grid_trace_is_invisible_clickable_and_covers_the_domain(race):
-    _, spec, _, (surface, _, _) = race
+def test_hover_grid_is_an_invisible_heatmap_over_the_domain(race):
+    _, spec, _, (surface, args, _) = race
     grid = spec["data"][0]
-    assert grid["name"] == SURFACE_TRACE and grid["mode"] == "markers"
-    assert grid["marker"]["opacity"] == 0
+    assert grid["name"] == SURFACE_TRACE and grid["type"] == "heatmap"
+    assert grid["opacity"] == 0
     (x0, x1), (y0, y1) = surface.domain
     x, y = arr(grid["x"]), arr(grid["y"])
-    assert len(x) == len(y) == GRID_POINTS**2 == len(arr(grid["customdata"]))
+    z = np.array([arr(row) for row in grid["z"]])
+    assert len(x) == len(y) == GRID_POINTS and z.shape == (GRID_POINTS, GRID_POINTS)
     assert (x.min(), x.max(), y.min(), y.max()) == pytest.approx((x0, x1, y0, y1), rel=1e-6)
+    value = surface.f(float(x[3]), float(y[5]), np.asarray(args, dtype=np.float64))
+    assert z[5, 3] == pytest.approx(value, rel=1e-5) or not np.isfinite(value)
 
 
 def test_surface_image_lies_below_the_axes_at_the_domain(race):

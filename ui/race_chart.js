@@ -4,7 +4,7 @@
 // (viz/race_payload.py). Frame k shows every run's whole path up to step steps[k] and its
 // marker there, following Run.index and _marker_state in viz/race.py: a run is held at its
 // stop once it converged, at its last finite point once it diverged, and then marked ✕.
-// A click on the surface sends its exact coordinates back as the trigger value "click".
+// A click on the surface sends its coordinates back as the trigger value "click".
 //
 // A Plotly update costs 70-80 ms here (2 busy cores): too slow for 30 ms frames. So while
 // playing (or dragging the slider) Plotly shows everything but the moving traces, and a
@@ -303,27 +303,30 @@ class Race {
       : "▶ Play";
   }
 
+  // A click on the surface (not a drag that zoomed or panned) sends where it landed.
   bind() {
     if (this.bound) return;
     this.bound = true;
-    this.gd.on("plotly_click", (event) => {
-      const point = event.points && event.points[0];
-      if (!point || point.xaxis._id !== "x" || this.playing) return;
-      this.setTrigger("click", this.where(event.event, point));
+    let down = null;
+    this.gd.addEventListener("mousedown", (e) => (down = [e.clientX, e.clientY]));
+    this.gd.addEventListener("click", (e) => {
+      const moved = down && Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4;
+      const at = this.where(e);
+      if (!moved && at && !this.playing) this.setTrigger("click", at);
     });
   }
 
-  // The clicked position on the surface: exact from the mouse, else the nearest point's.
-  where(mouse, point) {
+  // The surface's coordinates under the mouse, or null outside its plot area.
+  where(mouse) {
     const xa = this.gd._fullLayout.xaxis;
     const ya = this.gd._fullLayout.yaxis;
     const box = this.gd.getBoundingClientRect();
-    if (mouse && xa.p2d && ya.p2d) {
-      const x = xa.p2d(mouse.clientX - box.left - xa._offset);
-      const y = ya.p2d(mouse.clientY - box.top - ya._offset);
-      if (Number.isFinite(x) && Number.isFinite(y)) return { x, y };
-    }
-    return { x: point.x, y: point.y };
+    const px = mouse.clientX - box.left - xa._offset;
+    const py = mouse.clientY - box.top - ya._offset;
+    if (px < 0 || py < 0 || px > xa._length || py > ya._length) return null;
+    const x = xa.p2d(px);
+    const y = ya.p2d(py);
+    return Number.isFinite(x) && Number.isFinite(y) ? { x, y } : null;
   }
 }
 

@@ -16,13 +16,13 @@ LEFT_WIDTH = 0.58  # share of the width for the surface; the curves get the rest
 # Plots end below this share of the height: the legend lies above them inside the plot area,
 # where it wraps within the plot's width and so never runs under the toolbar in the margin.
 PLOTS_TOP = 0.88
+# A click on a chart drawn by st.plotly_chart selects a point, and plotly.js then fades the
+# points of every other trace; markers that must stay as they are keep their opacity.
+KEEP_OPAQUE = {"marker": {"opacity": 1}}
 LOG_LR_SPAN = 10.0  # peak lrs further apart than this get a log lr axis
 # A loss within this relative distance of the minimum is rounding noise: a log axis reaching
 # down to an exact 0 (or 1e-300) would squeeze every other value into its top few pixels.
 LOSS_FLOOR = 1e-16
-# A click selects a grid point, and plotly.js then fades the points of every other trace;
-# markers for minima, start and runs must stay as they are.
-KEEP_OPAQUE = {"marker": {"opacity": 1}}
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,7 +186,6 @@ def minima_traces(surface: Surface) -> list[dict]:
                     "line": {"color": "#000000", "width": 1},
                 },
                 "showlegend": bool(len(xy)),
-                "unselected": KEEP_OPAQUE,
                 "hovertemplate": f"{name}<br>(%{{x:.4g}}, %{{y:.4g}})<extra></extra>",
             }
         )
