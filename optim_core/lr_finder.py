@@ -11,7 +11,9 @@ It is smoothed by a bias-corrected exponential moving average
 :math:`\bar L_t > \text{diverge\_factor} \cdot \min_{s \le t} \bar L_s` (or where the run
 diverged). Suggestions, all on the kept part:
 
-* ``steepest``: the lr where :math:`d\bar L / d\log\eta` is most negative. The derivative is
+* ``steepest``: the lr where :math:`d\bar L / d\log\eta` is most negative, past the first
+  ``skip_start`` steps (as torch-lr-finder and fastai's plot skip them: the average has seen
+  only a few losses there, and its first slope is the start-up of the run). The derivative is
   taken against :math:`\log\eta`, not the step index: on a linear sweep the index is
   proportional to :math:`\eta`, and ``argmin`` of :math:`d\bar L/dt` favours small lrs by a
   factor :math:`\eta` (:math:`d/d\log\eta = \eta\, d/d\eta`); against :math:`\log\eta` both
@@ -40,7 +42,9 @@ _PARAMS = (
     Param("mode", "exp", Options(("exp", "linear")), "how the lr grows"),
     Param("smoothing", 0.98, UNIT_OPEN_RIGHT, "beta of the loss's moving average"),
     Param("diverge_factor", 4.0, Interval(1.0, math.inf, "neither"), "cut-off ratio"),
-)
+    Param("skip_start", 10, Interval(0, STEPS.constraint.high, integer=True),
+          "first steps left out of the steepest suggestion"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,13 +90,14 @@ def lr_range_test(
     mode: str = "exp",
     smoothing: float = 0.98,
     diverge_factor: float = 4.0,
+    skip_start: int = 10,
 ) -> LRFinderResult:
     """Run the sweep on ``spec``'s surface, optimizer and start, and suggest lrs."""
     args = validate(
         "lr_range_test",
         _PARAMS,
         dict(lr_min=lr_min, lr_max=lr_max, steps=steps, mode=mode, smoothing=smoothing,
-             diverge_factor=diverge_factor),
+             diverge_factor=diverge_factor, skip_start=skip_start),
     )  # fmt: skip
     if args["lr_min"] >= args["lr_max"]:
         raise ValueError(
@@ -116,7 +121,7 @@ def lr_range_test(
         lr=lr,
         loss=loss,
         smoothed=smoothed,
-        steepest=float(lr[steepest_index(lr, smoothed)]),
+        steepest=float(lr[steepest_index(lr, smoothed, args["skip_start"])]),
         valley=float(lr[valley_index(smoothed)]),
         min_over_10=float(lr[np.argmin(smoothed)] / 10.0),
         spec=sweep,
@@ -139,9 +144,12 @@ def cut_off(smoothed: np.ndarray, factor: float) -> int:
     return int(np.argmax(over)) if over.any() else len(smoothed)
 
 
-def steepest_index(lr: np.ndarray, smoothed: np.ndarray) -> int:
-    """Index of the most negative :math:`d\\bar L / d\\log\\eta`."""
-    return int(np.argmin(np.gradient(smoothed, np.log(lr))))
+def steepest_index(lr: np.ndarray, smoothed: np.ndarray, skip_start: int = 0) -> int:
+    """Index of the most negative :math:`d\\bar L / d\\log\\eta`, past the first
+    ``skip_start`` (fewer when the curve is short: at least its last three points count)."""
+    slope = np.gradient(smoothed, np.log(lr))
+    skip = min(skip_start, max(len(slope) - 3, 0))
+    return skip + int(np.argmin(slope[skip:]))
 
 
 def valley_index(smoothed: np.ndarray) -> int:

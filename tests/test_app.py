@@ -12,6 +12,7 @@ from optim_core import share
 from optim_core.config import LabConfig, Racer
 from optim_core.lessons import LESSONS
 from ui.clicks import move_start
+from ui.sidebar import load_racer_setting
 
 TIMEOUT = 180  # the first run may compile kernels
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
@@ -120,6 +121,20 @@ def test_a_click_sets_the_start_widgets_rounded():
     with patch("streamlit.session_state", state):
         move_start(0.123456, 2.5)
     assert (state["w.start_x"], state["w.start_y"]) == (0.1235, 2.5)
+
+
+def test_a_setting_loaded_into_a_racer_keeps_its_name_and_sam():
+    """Maps and the Tune tab load settings through load_racer_setting."""
+    spec = LabConfig(racers=(Racer("Adam", sam_rho=0.05),)).specs()[0]
+    state = {"r0.label": "my Adam", "w.n_racers": 3}
+    with patch("streamlit.session_state", state):
+        load_racer_setting(0, spec)
+    i, racer = state["pending.racer"]
+    assert (i, racer.label, racer.sam_rho, racer.optimizer) == (0, "my Adam", 0.05, "Adam")
+    with patch("streamlit.session_state", state):
+        load_racer_setting(0, spec, new=True)
+    assert state["w.n_racers"] == 4 and state["pending.racer"][0] == 3
+    assert state["pending.racer"][1].label == ""
 
 
 def test_an_invalid_value_is_rejected_with_a_reason():

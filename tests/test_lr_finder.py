@@ -84,3 +84,13 @@ def test_bad_arguments_name_the_parameter_and_value(bad):
     name, value = next(iter(bad.items())) if len(bad) == 1 else ("lr_max", 0.5)
     with pytest.raises(ValueError, match=f"lr_range_test: '{name}'.*{value!s}"):
         lr_range_test(RunSpec(surface="bowl"), **bad)
+
+
+def test_steepest_skips_the_start_up_of_the_sweep():
+    # A run that drops sharply in its first steps (leaving its start), then falls fastest at
+    # lr = 1e-2: the suggestion is the second drop, and it is the first without the skip.
+    lr = np.geomspace(1e-5, 1.0, 200)
+    smoothed = 1.0 + np.exp(-np.arange(200) / 2.0) - 0.5 * np.tanh(4 * np.log10(lr / 1e-2))
+    assert steepest_index(lr, smoothed, skip_start=0) < 5
+    assert lr[steepest_index(lr, smoothed, skip_start=10)] == pytest.approx(1e-2, rel=0.1)
+    assert steepest_index(lr[:4], smoothed[:4], skip_start=10) < 4  # short: the last ones count

@@ -61,12 +61,19 @@ def load(config: LabConfig) -> None:
     load_racers(config.racers, "r")
 
 
-def load_racer_setting(i: int, spec) -> None:
-    """Queue ``spec``'s optimizer settings for racer ``i``; applied on the next run."""
+def load_racer_setting(i: int, spec, *, new: bool = False) -> None:
+    """Queue ``spec``'s optimizer settings (SAM radius included) for racer ``i``, or for a
+    new racer after the others when ``new``; applied on the next run. The racer keeps the
+    name it was given."""
+    if new:
+        i = st.session_state.get(_count_key("r"), i)
+        st.session_state[_count_key("r")] = i + 1
+    label = "" if new else st.session_state.get(f"r{i}.label", "")
     st.session_state["pending.racer"] = (
         i,
-        Racer(spec.optimizer, spec.hyperparameters, spec.schedule, spec.schedule_params),
-    )
+        Racer(spec.optimizer, spec.hyperparameters, spec.schedule, spec.schedule_params,
+              label, spec.sam_rho),
+    )  # fmt: skip
 
 
 def apply_pending() -> None:
