@@ -41,32 +41,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(request):
-    _need_browser()
+def start_server(log_name: str, timeout_s: float = 240):
+    """A streamlit server of the app on a free port: (url, process, open log file). Its
+    output goes to a file, not a pipe nobody reads (a full pipe would block the server)."""
     port = _free_port()
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1",
     ]  # fmt: skip
     ARTIFACTS.mkdir(exist_ok=True)
-    # A file, not a pipe nobody reads (a full pipe would block the server).
-    log_path = ARTIFACTS / f"streamlit-{request.module.__name__}.log"
-    log = open(log_path, "w")  # noqa: SIM115 (closed at teardown)
+    log_path = ARTIFACTS / log_name
+    log = open(log_path, "w")  # noqa: SIM115 (closed by the caller)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 240
+    deadline = time.time() + timeout_s
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
+                return url, proc, log
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        log.close()
-        pytest.fail("streamlit did not become healthy: " + log_path.read_text()[-2000:])
-    yield url, proc
+    proc.kill()
+    log.close()
+    pytest.fail("streamlit did not become healthy: " + log_path.read_text()[-2000:])
+
+
+def stop_server(proc, log) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -74,6 +74,14 @@ def server(request):
         proc.kill()
         proc.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    _need_browser()
+    url, proc, log = start_server(f"streamlit-{request.module.__name__}.log")
+    yield url, proc
+    stop_server(proc, log)
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,8 @@ Skipped where Chromium is missing, except under CI=true, where skipping is a fai
 Screenshots go to test-artifacts/ (look at them after a UI change).
 """
 
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
-from conftest import ARTIFACTS, ROOT, _free_port, _need_browser
+from conftest import ARTIFACTS, _need_browser, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -180,6 +175,17 @@ def racer_lr(page):
     return sidebar(page).get_by_label("lr", exact=True).first
 
 
+def wait_for_racer_lr_change(page, before: str) -> None:
+    """Until racer 1's lr field in the sidebar holds something other than ``before``."""
+    page.wait_for_function(
+        "([old]) => { const e = [...document.querySelectorAll("
+        '\'[data-testid="stSidebar"] input[aria-label="lr"]\')][0];'
+        " return e && e.value !== old; }",
+        arg=[before],
+        timeout=60_000,
+    )
+
+
 def settle(page, ms=1500):
     """Until the script run a widget started has finished."""
     page.wait_for_timeout(300)
@@ -206,13 +212,7 @@ def test_a_click_on_a_sensitivity_cell_loads_that_setting(server, browser):
     shot(page, "08-sensitivity-clicked")
     clicked = page.get_by_text("Clicked:").inner_text()
     load.click()
-    page.wait_for_function(
-        "([old]) => { const e = [...document.querySelectorAll("
-        '\'[data-testid="stSidebar"] input[aria-label="lr"]\')][0];'
-        " return e && e.value !== old; }",
-        arg=[before],
-        timeout=60_000,
-    )
+    wait_for_racer_lr_change(page, before)
     settle(page)
     loaded = float(racer_lr(page).input_value())
     assert f"lr = {loaded:.3g}" in clicked and loaded != float(before), (clicked, loaded)
@@ -333,31 +333,9 @@ def test_the_basins_caption_shows_the_run_names_as_typed(server, browser):
     page.close()
 
 
-def _serve():
-    """A server of its own, started cold (no module imported yet): (url, process, log)."""
-    port = _free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-    ]  # fmt: skip
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit-cold.log", "w")  # noqa: SIM115 (closed by the caller)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(480):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                return url, proc, log
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    log.close()
-    pytest.fail("streamlit did not become healthy")
-
-
 def test_a_class_opening_the_link_at_once_sees_no_exception(browser):
     _need_browser()
-    url, proc, log = _serve()
+    url, proc, log = start_server("streamlit-cold.log", timeout_s=240)  # started cold
     pages = []
     try:
         for _ in range(6):  # all six load together, before any first run has finished
@@ -387,12 +365,7 @@ def test_a_class_opening_the_link_at_once_sees_no_exception(browser):
     finally:
         for page in pages:
             page.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc, log)
 
 
 def model_plots(page):
