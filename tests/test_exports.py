@@ -239,35 +239,29 @@ def test_html_embeds_plotly_and_does_not_autoplay(page_file):
 
 
 @pytest.mark.browser
-def test_html_plays_offline_in_chromium(page_file):
-    from tests.test_browser import BENIGN, CHROMIUM, LAUNCH_ARGS, _need_browser
+def test_html_plays_offline_in_chromium(page_file, browser):
+    from tests.test_browser import BENIGN
 
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 800})
-        page.route("http*://**", lambda route: route.abort())  # offline: nothing may load
-        errors = []
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on(
-            "console",
-            lambda m: (
-                errors.append(m.text)
-                if m.type == "error" and m.text.strip() not in BENIGN
-                else None
-            ),
-        )
-        page.goto(page_file.as_uri())
-        page.wait_for_selector(".js-plotly-plot image", timeout=60_000)
-        page.get_by_text("▶ Play").first.click()
-        page.wait_for_timeout(300)
-        plot = page.locator(".js-plotly-plot")
-        playing = plot.get_by_text("step 80", exact=True)
-        playing.wait_for(timeout=60_000)  # the slider reaches the last frame again
-        assert not errors, errors
-        browser.close()
+    # The browser fixture (conftest.py) skips without Chromium, and fails under CI=true.
+    page = browser.new_page(viewport={"width": 1400, "height": 800})
+    page.route("http*://**", lambda route: route.abort())  # offline: nothing may load
+    errors = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and m.text.strip() not in BENIGN else None
+        ),
+    )
+    page.goto(page_file.as_uri())
+    page.wait_for_selector(".js-plotly-plot image", timeout=60_000)
+    page.get_by_text("▶ Play").first.click()
+    page.wait_for_timeout(300)
+    plot = page.locator(".js-plotly-plot")
+    playing = plot.get_by_text("step 80", exact=True)
+    playing.wait_for(timeout=60_000)  # the slider reaches the last frame again
+    assert not errors, errors
+    page.close()
 
 
 @pytest.mark.slow
