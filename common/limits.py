@@ -28,6 +28,15 @@ SENSITIVITY_CELLS = Interval(1, MAX_SENSITIVITY_CELLS, integer=True)  # 1: a lin
 ENSEMBLE_RUNS = Interval(2, MAX_ENSEMBLE_RUNS, integer=True)
 SCHEDULE_COUNT = Interval(1, MAX_SCHEDULE_INT, integer=True)  # step_size, total_iters, T_0, ...
 SCHEDULE_COUNT0 = Interval(0, MAX_SCHEDULE_INT, integer=True)  # patience, cooldown
+# A fair comparison runs optimizers x seeds x budget searched runs: 6 x 20 x 500 random trials
+# take ~10 s here, TPE several minutes; medians over 20 seeds are already steady.
+MAX_SEARCH_TRIALS = 2_000  # one search from the app: a few seconds on a shared class server
+MAX_FAIR_BUDGET = 500  # trials per optimizer and seed
+MAX_FAIR_SEEDS = 20
+MAX_SEED = 2**32 - 1  # numpy's RandomState, behind Optuna's samplers, takes no larger seed
+FAIR_BUDGET = Interval(1, MAX_FAIR_BUDGET, integer=True)
+FAIR_SEEDS = Interval(1, MAX_FAIR_SEEDS, integer=True)  # how many seeds
+SEED = Interval(0, MAX_SEED, integer=True)
 
 
 def check_size(owner: str, name: str, interval: Interval, value) -> int:

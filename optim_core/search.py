@@ -1,22 +1,30 @@
 """Hyperparameter search on Optuna: grid, random, TPE, optionally Hyperband, in batches.
 
-Optuna samples and prunes; nothing here samples or prunes by hand. Each round asks
-``batch`` trials, turns each into a ``RunSpec``, evaluates them with one
-``numba_engine.run_settings`` call per optimizer, and tells the results. A trial's value is
-the run's final loss. A run that diverged is told as COMPLETE with ``DIVERGED_LOSS`` (the
-largest float): TPE then learns to avoid the region, which a FAIL state would hide from it;
-user attribute ``"diverged"`` marks it. A spec the space can build but ``RunSpec`` rejects
-(e.g. Nesterov with dampening) is told as FAIL.
+Optuna samples and prunes; nothing here samples or prunes by hand. Each round draws
+``batch`` trials, turns each into a ``RunSpec`` (``search_space.TrialSpecs``), evaluates
+them with one ``numba_engine.run_settings`` call per optimizer, and records the results. A
+trial's value is the run's final loss. A run that diverged is recorded as COMPLETE with
+``DIVERGED_LOSS`` (the largest float): TPE then learns to avoid the region, which a FAIL state
+would hide from it. A spec the space can build but ``RunSpec`` rejects (e.g. Nesterov with
+dampening) is recorded as FAIL, user attribute ``"error"`` giving the reason. Every evaluated
+trial has user attributes ``"steps"`` (the steps it ran), ``"diverged"``, and ``"x_end"``,
+``"y_end"`` (where its run ended: the last finite iterate).
 
 TPE learns only between rounds (a round's trials share one posterior): a small ``batch``
 (8-32) is what makes TPE better than random; random and grid lose nothing with a large one.
+
+Random search without a pruner skips Optuna's per-trial ask/tell: the RandomSampler draws
+each value through ``sample_independent``, in the order and from the generator that
+``study.ask`` and ``trial.suggest_*`` would use (a test holds the two equal, trial by trial),
+and the evaluated round goes in with ``study.add_trials``: one storage write per trial instead
+of nine (ask, three suggestions, four user attributes, tell). Measured for 1,000 trials:
+75 instead of 112 µs per trial in memory, 2.1 instead of 14 s on a journal file.
 
 Hyperband (``pruner="hyperband"``) uses steps as the resource: a round's survivors are run
 for r = min_resource · 3^k steps (then ``spec.steps``), each rung reported with
 ``trial.report(loss, r)`` and pruned on ``should_prune``. Schedules are closed forms of the
 step, so a run of r steps is exactly the first r steps of the full run; a run that converged
-or diverged by rung r is told at once with its (final) value. User attribute ``"steps"``
-holds the steps a trial ran.
+or diverged by rung r is told at once with its (final) value.
 
 Storage: None (in memory), an ``optuna.storages.BaseStorage``, a URL with ``://`` (an RDB
 such as ``postgresql+psycopg2://user@host:port/db``, for workers on several machines), or a
@@ -25,129 +33,25 @@ file path (``JournalStorage(JournalFileBackend(path))``, for processes on one ma
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import optuna
 import sqlalchemy.exc
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
 from .engines import numba_engine
-from .optimizers import OPTIMIZERS
-from .schedules import SCHEDULES
-from .spec import RunSpec, freeze, thaw_dict
+from .search_space import Choice, Float, Int, TrialSpecs, check_space, default_space, spec_for
+from .spec import RunSpec
 from .trajectory import CONVERGED, DIVERGED
+
+__all__ = ["Choice", "Float", "Int", "TrialSpecs", "check_space", "default_space", "spec_for"]
+__all__ += ["DIVERGED_LOSS", "PRUNERS", "SAMPLERS", "make_sampler", "open_storage", "search"]
 
 DIVERGED_LOSS = float(np.finfo(np.float64).max)
 SAMPLERS = ("random", "tpe", "grid")
 PRUNERS = (None, "hyperband")
-BETAS = ("beta1", "beta2")  # space keys for the two entries of ``betas``
 REDUCTION_FACTOR = 3
-
-
-@dataclass(frozen=True)
-class Float:
-    low: float
-    high: float
-    log: bool = False
-    grid: int = 5  # points for the grid sampler (log-spaced when ``log``)
-
-    def suggest(self, trial, name):
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
-
-    def grid_values(self) -> list:
-        space = np.geomspace if self.log else np.linspace
-        return [float(v) for v in space(self.low, self.high, self.grid)]
-
-
-@dataclass(frozen=True)
-class Int(Float):
-    def suggest(self, trial, name):
-        return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
-
-    def grid_values(self) -> list:
-        return sorted({int(round(v)) for v in super().grid_values()})
-
-
-@dataclass(frozen=True)
-class Choice:
-    values: tuple
-
-    def suggest(self, trial, name):
-        return trial.suggest_categorical(name, self.values)
-
-    def grid_values(self) -> list:
-        return list(self.values)
-
-
-def default_space(optimizers=("SGD", "Adam")) -> dict:
-    """lr and weight decay on a log scale, momentum and betas linear, the optimizer a choice."""
-    return {
-        "optimizer": Choice(tuple(optimizers)),
-        "lr": Float(1e-4, 1.0, log=True),
-        "momentum": Float(0.0, 0.99),
-        "beta1": Float(0.5, 0.99),
-        "beta2": Float(0.9, 0.9999),
-        "weight_decay": Float(1e-6, 1e-1, log=True),
-    }
-
-
-def check_space(space: dict, base: RunSpec) -> None:
-    """ValueError naming the key unless every key of ``space`` means something: ``optimizer``,
-    ``schedule``, a hyperparameter of one of the optimizers (``beta1``/``beta2`` for
-    ``betas``), or ``<Schedule>.<parameter>``."""
-    opts = space["optimizer"].values if "optimizer" in space else (base.optimizer,)
-    for name in opts:
-        if name not in OPTIMIZERS:
-            raise ValueError(f"search: unknown optimizer {name!r} in the space")
-    known = {p.name for o in opts for p in OPTIMIZERS[o].params}
-    known |= set(BETAS) if "betas" in known else set()
-    for key, dim in space.items():
-        if not isinstance(dim, Float | Choice):
-            raise ValueError(f"search: space[{key!r}] must be Float, Int or Choice; got {dim!r}")
-        if isinstance(dim, Float) and not (dim.low < dim.high and (dim.low > 0 or not dim.log)):
-            raise ValueError(f"search: space[{key!r}] needs low < high (> 0 on a log scale)")
-        schedule, _, param = key.partition(".")
-        ok = key in ("optimizer", "schedule") or key in known
-        ok = ok or (param and schedule in SCHEDULES)
-        if not ok:
-            raise ValueError(
-                f"search: space key {key!r} is no hyperparameter of {', '.join(opts)}, nor "
-                "'optimizer', 'schedule' or '<Schedule>.<parameter>'"
-            )
-
-
-def spec_for(trial, space: dict, base: RunSpec) -> RunSpec:
-    """The run a trial asks for: ``base`` with the suggested values. A hyperparameter is
-    suggested only when the trial's optimizer has it, a schedule parameter only when the
-    trial's schedule is its schedule (a conditional space, which TPE handles)."""
-    opt = space["optimizer"].suggest(trial, "optimizer") if "optimizer" in space else None
-    opt = opt or base.optimizer
-    schedule = space["schedule"].suggest(trial, "schedule") if "schedule" in space else None
-    schedule = schedule or base.schedule
-    h = base.h if opt == base.optimizer else {}
-    params = thaw_dict(base.schedule_params) if schedule == base.schedule else {}
-    names = {p.name for p in OPTIMIZERS[opt].params}
-    betas = list(h.get("betas", _default(opt, "betas")) or ())
-    for key, dim in space.items():
-        owner, _, param = key.partition(".")
-        if param and owner == schedule:
-            params[param] = dim.suggest(trial, key)
-        elif key in BETAS and "betas" in names:
-            betas[BETAS.index(key)] = dim.suggest(trial, key)
-        elif key in names:
-            h[key] = dim.suggest(trial, key)
-    if "betas" in names:
-        h["betas"] = tuple(betas)
-    # dataclasses.replace validates like with_ but skips its dict round trip (~2x faster)
-    return replace(
-        base, optimizer=opt, hyperparameters=freeze(h), schedule=schedule,
-        schedule_params=freeze(params),
-    )  # fmt: skip
-
-
-def _default(optimizer: str, name: str):
-    return next((p.default for p in OPTIMIZERS[optimizer].params if p.name == name), None)
 
 
 def open_storage(storage):
@@ -217,7 +121,7 @@ def search(
     ``study_name`` (created, or loaded when it exists) and return it; ``progress(done)`` is
     called after each round."""
     space = default_space() if space is None else space
-    check_space(space, base_spec)
+    specs = TrialSpecs(space, base_spec)
     if not isinstance(batch, int) or batch < 1 or not isinstance(n_trials, int) or n_trials < 0:
         raise ValueError(
             f"search: 'batch' and 'n_trials' must be ints >= 1; got {batch}, {n_trials}"
@@ -230,48 +134,103 @@ def search(
         direction="minimize",
         load_if_exists=True,
     )
+    # What the trials vary: an app attaching to the study draws them on this run's surface.
+    if "base_spec" not in study.user_attrs:
+        study.set_user_attr("base_spec", base_spec.to_json())
     if sampler == "grid":
         n_trials = min(n_trials, int(np.prod([len(d.grid_values()) for d in space.values()])))
     steps = rungs(base_spec.steps) if pruner else [base_spec.steps]
     done = 0
     while done < n_trials:
-        trials = [study.ask() for _ in range(min(batch, n_trials - done))]
-        _run_round(study, trials, space, base_spec, steps)
-        done += len(trials)
+        n = min(batch, n_trials - done)
+        if sampler == "random" and pruner is None:
+            _random_round(study, n, specs)
+        else:
+            _run_round(study, [study.ask() for _ in range(n)], specs, steps)
+        done += n
         if progress is not None:
             progress(done)
     return study
 
 
-def _run_round(study, trials, space: dict, base: RunSpec, steps: list[int]) -> None:
+def _random_round(study, n: int, specs: TrialSpecs) -> None:
+    """``n`` random trials drawn, run and added in one ``add_trials`` call."""
+    drawn = [_draw(study, specs) for _ in range(n)]
+    ok = [i for i, (_, spec) in enumerate(drawn) if isinstance(spec, RunSpec)]
+    loss, status, ends = _evaluate([drawn[i][1] for i in ok])
+    rows = zip(loss.tolist(), status.tolist(), ends.tolist(), strict=True)
+    results = dict(zip(ok, rows, strict=True))
+    trials = []
+    for i, (params, spec) in enumerate(drawn):
+        kinds = {key: specs.distributions[key] for key in params}
+        if i in results:
+            value, stat, end = results[i]
+            done = {"value": value, "user_attrs": _ends(specs.base.steps, stat, end)}
+        else:
+            done = {"state": TrialState.FAIL, "user_attrs": {"error": spec}}
+        trials.append(create_trial(params=params, distributions=kinds, **done))
+    study.add_trials(trials)
+
+
+def _draw(study, specs: TrialSpecs) -> tuple[dict, RunSpec | str]:
+    """One random trial's values and its spec (or why it has none)."""
+    params, draw = {}, study.sampler.sample_independent
+
+    def pick(key, dim):
+        # RandomSampler reads neither the trial nor the study's history, only its generator:
+        # no Optuna trial needs to exist yet.
+        params[key] = value = draw(study, None, key, specs.distributions[key])
+        return value
+
+    try:
+        return params, specs.build(pick)
+    except ValueError as error:
+        return params, str(error)
+
+
+def _run_round(study, trials, specs: TrialSpecs, steps: list[int]) -> None:
     alive = []
     for trial in trials:
         try:
-            alive.append((trial, spec_for(trial, space, base)))
+            alive.append((trial, specs.from_trial(trial)))
         except ValueError as error:
             trial.set_user_attr("error", str(error))
             _tell(study, trial, state=TrialState.FAIL)
     for r in steps:
         final = r == steps[-1]
-        loss, status = _evaluate([spec if final else replace(spec, steps=r) for _, spec in alive])
+        loss, status, ends = _evaluate(
+            [spec if final else replace(spec, steps=r) for _, spec in alive]
+        )
         survivors = []
-        for (trial, spec), value, stat in zip(alive, loss, status, strict=True):
-            trial.set_user_attr("steps", r)
+        rows = zip(alive, loss.tolist(), status.tolist(), ends.tolist(), strict=True)
+        for (trial, spec), value, stat, end in rows:
             if final or stat in (CONVERGED, DIVERGED):
-                trial.set_user_attr("diverged", bool(stat == DIVERGED))
+                _set_ends(trial, r, stat, end)
                 _tell(study, trial, values=value)
                 continue
             trial.report(value, r)
             if trial.should_prune():
+                _set_ends(trial, r, stat, end)
                 _tell(study, trial, state=TrialState.PRUNED)
             else:
                 survivors.append((trial, spec))
         alive = survivors
 
 
-def _evaluate(specs: list[RunSpec]) -> tuple[np.ndarray, np.ndarray]:
-    """(value, status) of each run: one ``run_settings`` call per optimizer."""
+def _ends(steps: int, status: int, end) -> dict:
+    """A trial's user attributes: the steps it ran, whether it diverged, where it ended."""
+    return {"steps": steps, "diverged": status == DIVERGED, "x_end": end[0], "y_end": end[1]}
+
+
+def _set_ends(trial, steps: int, status: int, end) -> None:
+    for key, value in _ends(steps, status, end).items():
+        trial.set_user_attr(key, value)
+
+
+def _evaluate(specs: list[RunSpec]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value, status, final position) of each run: one ``run_settings`` call per optimizer."""
     loss, status = np.empty(len(specs)), np.empty(len(specs), np.int8)
+    ends = np.empty((len(specs), 2))
     groups = defaultdict(list)
     for i, spec in enumerate(specs):
         groups[spec.optimizer].append(i)
@@ -279,7 +238,8 @@ def _evaluate(specs: list[RunSpec]) -> tuple[np.ndarray, np.ndarray]:
         res = numba_engine.run_settings([specs[i] for i in index])
         loss[index] = np.where(res.status == DIVERGED, DIVERGED_LOSS, res.final_loss)
         status[index] = res.status
-    return loss, status
+        ends[index] = res.final
+    return loss, status, ends
 
 
 def _tell(study, trial, **kwargs) -> None:

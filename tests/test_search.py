@@ -14,7 +14,17 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from optim_core.search import DIVERGED_LOSS, Choice, Float, open_storage, search
+from optim_core.engines import numba_engine
+from optim_core.search import (
+    DIVERGED_LOSS,
+    Choice,
+    Float,
+    TrialSpecs,
+    default_space,
+    make_sampler,
+    open_storage,
+    search,
+)
 from optim_core.spec import RunSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -76,6 +86,109 @@ def test_grid_stops_after_its_grid():
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         search(RunSpec(surface="bowl"), **{"n_trials": 1, **kwargs})
+
+
+def _rerun(base: RunSpec, params: dict):
+    """The trial's run, built the slow way (RunSpec's full validation) from its params."""
+    h = {**base.h, **{k: v for k, v in params.items() if k in base.h}}
+    if "beta1" in params or "beta2" in params:
+        h["betas"] = (params.get("beta1", h["betas"][0]), params.get("beta2", h["betas"][1]))
+    return numba_engine.run(base.with_(hyperparameters=h))
+
+
+@pytest.mark.parametrize(
+    "sampler, pruner", [("random", None), ("tpe", None), ("random", "hyperband")]
+)
+def test_trials_record_where_their_run_ended(sampler, pruner):
+    base = RunSpec(surface="rastrigin", optimizer="Adam", steps=81)
+    study = search(base, ADAM_SPACE, sampler, n_trials=24, batch=12, pruner=pruner)
+    told = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(told) == 24
+    for t in told:
+        x, y = t.user_attrs["x_end"], t.user_attrs["y_end"]
+        assert type(x) is float and type(y) is float
+        traj = _rerun(base.with_(steps=t.user_attrs["steps"]), t.params)
+        assert (x, y) == tuple(traj.final_position)
+        assert t.user_attrs["diverged"] == traj.diverged
+    if pruner:
+        assert any(t.state == TrialState.PRUNED for t in told)
+
+
+def test_a_study_records_the_run_its_trials_vary(tmp_path):
+    # A worker's study, attached to from the app, is drawn on its own surface and start.
+    base = RunSpec(surface="himmelblau", optimizer="Adam", steps=50, start=(1.0, -2.0))
+    journal = str(tmp_path / "study.journal")
+    search(base, ADAM_SPACE, "random", n_trials=4, storage=journal, study_name="s")
+    again = RunSpec(surface="rastrigin", optimizer="Adam", steps=50)
+    search(again, ADAM_SPACE, "random", n_trials=4, storage=journal, study_name="s")
+    study = optuna.load_study(study_name="s", storage=open_storage(journal))
+    assert RunSpec.from_json(study.user_attrs["base_spec"]) == base  # the first one stays
+    assert len(study.trials) == 8
+
+
+def test_batched_random_search_draws_and_scores_as_optimize_does():
+    """The add_trials path for random search is Optuna's sampler, not a copy of it: the same
+    seed gives the same trials, value for value, as study.optimize one trial at a time."""
+    base = RunSpec(surface="rosenbrock", optimizer="SGD", steps=60)
+    space = default_space(("SGD", "Adam", "RMSprop"))
+    batched = search(base, space, "random", n_trials=40, batch=16, seed=3)
+    specs = TrialSpecs(space, base)
+
+    def objective(trial):
+        traj = numba_engine.run(specs.from_trial(trial))
+        return DIVERGED_LOSS if traj.diverged else traj.final_loss
+
+    one = optuna.create_study(sampler=make_sampler("random", space, 3))
+    one.optimize(objective, n_trials=40)
+    assert [t.params for t in batched.trials] == [t.params for t in one.trials]
+    assert [t.value for t in batched.trials] == [t.value for t in one.trials]
+
+
+def test_fast_specs_equal_validated_specs():
+    base = RunSpec(surface="himmelblau", optimizer="Adam", steps=30, noise=0.1, seed=4,
+                   schedule="StepLR", schedule_params={"step_size": 10})  # fmt: skip
+    space = {**default_space(("SGD", "Adam", "AdamW", "Lion", "Adagrad")),
+             "nesterov": Choice((False, True)), "amsgrad": Choice((False, True))}  # fmt: skip
+    specs = TrialSpecs(space, base)
+    assert specs.fast
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    built = 0
+    for _ in range(60):
+        trial = study.ask()
+        try:
+            fast = specs.from_trial(trial)
+        except ValueError as error:  # SGD's Nesterov rule, checked per trial
+            assert "nesterov" in str(error)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        slow = RunSpec.from_json(fast.to_json())
+        assert fast == slow and hash(fast) == hash(slow) and fast.to_json() == slow.to_json()
+        assert (fast.surface_def, fast.optimizer_def) == (slow.surface_def, slow.optimizer_def)
+        assert fast.lr_schedule == slow.lr_schedule
+        study.tell(trial, 1.0)
+        built += 1
+    assert built > 30
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_invalid_trial_values_fail_with_the_reason(sampler):
+    # momentum up to 1.5 is partly outside [0, 1): those trials are validated and fail
+    space = {"optimizer": Choice(("SGD",)), "momentum": Float(0.5, 1.5), "lr": Float(1e-3, 1e-2)}
+    assert not TrialSpecs(space, RunSpec(surface="bowl")).fast
+    study = search(RunSpec(surface="bowl", steps=20), space, sampler, n_trials=30, batch=10)
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert failed and len(failed) < 30
+    assert all(t.params["momentum"] >= 1 for t in failed)
+    assert all("'momentum' must be a float in [0, 1)" in t.user_attrs["error"] for t in failed)
+    # a space within range, with a cross-parameter rule: Nesterov needs dampening 0
+    base = RunSpec(surface="bowl", optimizer="SGD", steps=20, hyperparameters={"dampening": 0.5})
+    space = {"nesterov": Choice((False, True)), "momentum": Float(0.1, 0.9)}
+    assert TrialSpecs(space, base).fast
+    study = search(base, space, sampler, n_trials=20, batch=10)
+    for t in study.trials:
+        assert (t.state == TrialState.FAIL) == t.params["nesterov"]
+        if t.params["nesterov"]:
+            assert "needs momentum > 0 and dampening == 0" in t.user_attrs["error"]
 
 
 def run_workers(storage: str, study: str, trials: int, workers: int = 2) -> None:

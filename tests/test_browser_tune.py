@@ -1,0 +1,112 @@
+"""The Tune tab in a real headless Chromium: a range-test suggestion goes into racer 1, and a
+search's trial is loaded into the race. Fixtures are conftest.py's, helpers test_browser.py's."""
+
+import re
+
+import pytest
+from test_browser import (  # fixtures (server, browser) are conftest.py's
+    no_tracebacks,
+    open_page,
+    racer_lr,
+    settle,
+    shot,
+    sidebar,
+    wait_for_racer_lr_change,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def open_tune(page) -> None:
+    page.get_by_role("tab", name="Tune").click()
+    page.get_by_text("Use a suggestion").first.wait_for(timeout=60_000)
+    settle(page, 800)
+
+
+def main(page):
+    return page.locator('[data-testid="stMain"]')
+
+
+def test_a_range_test_suggestion_becomes_racer_1_s_lr(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?steps=200")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    before = racer_lr(page).input_value()
+    open_tune(page)
+    curve = main(page).locator(".js-plotly-plot").filter(has_text="smoothed loss").first
+    curve.wait_for(timeout=30_000)
+    assert curve.get_by_text("valley:").count() == 1  # the suggestion in the legend
+    # a shorter sweep: the figure follows the input
+    steps = main(page).get_by_role("spinbutton", name="steps", exact=True)
+    steps.fill("300")
+    steps.press("Enter")
+    settle(page)
+    buttons = main(page).get_by_role("button", name=re.compile(r"^lr = "))
+    assert buttons.count() == 3
+    valley = buttons.nth(1)
+    wanted = valley.inner_text().removeprefix("lr = ").strip()
+    shot(page, "tune-01-range-test")
+    valley.click()
+    wait_for_racer_lr_change(page, before)
+    settle(page)
+    assert f"{float(racer_lr(page).input_value()):.3g}" == f"{float(wanted):.3g}"
+    assert page.locator(".js-plotly-plot image").first.is_visible()  # the race reran
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()
+
+
+def test_a_search_s_trial_loads_into_racer_1(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?steps=200")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    open_tune(page)
+    main(page).get_by_role("radio", name="Search", exact=True).click()
+    run = page.get_by_role("button", name="Run search")
+    run.wait_for(timeout=60_000)
+    trials = main(page).get_by_role("spinbutton", name="trials", exact=True)
+    trials.fill("60")
+    main(page).get_by_role("combobox", name="sampler").click()
+    page.get_by_role("option", name="random").click()
+    run.click()
+    page.get_by_text("60 trials of random search").wait_for(timeout=120_000)
+    settle(page)
+    assert main(page).get_by_text("60 / 60 trials").count() == 1  # the progress bar finished
+    landscape = main(page).locator(".js-plotly-plot").filter(has_text="completed (").first
+    landscape.scroll_into_view_if_needed()
+    assert landscape.locator(".scatterlayer .point").count() >= 40
+    pick = main(page).get_by_label("trial (or click its marker)")
+    best = pick.input_value()  # e.g. "#17 Adam · loss 3.1e-6": the best trial is picked
+    table = main(page).locator('[data-testid="stDataFrame"]').last
+    row = table.locator('[role="gridcell"]').all_inner_texts()[:3]  # trial, optimizer, lr
+    assert f"#{row[0]} {row[1]}" in best, (row, best)
+    # a click on another trial's marker picks that trial; the completed trials are the trace
+    # with the most points (plotly.js leaves empty traces out of the DOM)
+    traces = landscape.locator(".scatterlayer .trace").all()
+    completed = max(traces, key=lambda t: t.locator(".point").count()).locator(".point")
+    for k in range(2):
+        box = completed.nth(k).bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        settle(page)
+        if pick.input_value() != best:
+            break
+    clicked = pick.input_value()
+    assert clicked != best, clicked
+    shot(page, "tune-02-search")
+    # back to the best trial, then race it
+    pick.click()
+    page.get_by_role("option", name=best).click()
+    settle(page)
+    optimizer = re.match(r"#\d+ (\w+)", best).group(1)
+    main(page).get_by_role("button", name="Load into racer 1").click()
+    page.get_by_text(f"{best.split()[0].replace('#', 'Trial ')} loaded into racer 1").wait_for(
+        timeout=60_000
+    )  # the toast after the rerun
+    settle(page)
+    chosen = sidebar(page).get_by_role("combobox", name="optimizer").first.input_value()
+    assert chosen == optimizer, (chosen, best)
+    assert float(racer_lr(page).input_value()) == pytest.approx(float(row[2]), rel=1e-2)
+    shot(page, "tune-03-trial-loaded")
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()
