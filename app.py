@@ -11,6 +11,7 @@ import PIL.Image  # noqa: F401
 import streamlit as st
 import torch
 
+from optim_core.config import LabConfig
 from optim_core.engines import numba_engine
 from ui import model_page, surface_page
 
@@ -26,9 +27,12 @@ st.set_page_config(page_title="Optimizer lab", page_icon="🏁", layout="wide")
 st.html("<style>[data-testid='stMainBlockContainer'] {padding: 4.5rem 2rem 4rem}</style>")
 
 
-@st.cache_resource(show_spinner="Compiling the kernels (first start only)…")
+# The default race's kernels, loaded from the disk cache that the install filled
+# (`python -m optim_core.engines.warm`), or compiled here if it did not. Other pairs load
+# (or compile) when first drawn, showing a first result through the formula interpreter.
+@st.cache_resource(show_spinner="Loading the kernels…")
 def warm_up() -> float:
-    return numba_engine.warm_up()
+    return numba_engine.warm_up(LabConfig().specs())
 
 
 warm_up()

@@ -27,3 +27,5 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
+# Numba's kernels for the app's first pages, compiled now rather than on a first visit.
+.venv/bin/python -m optim_core.engines.warm

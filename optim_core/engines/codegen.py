@@ -19,6 +19,7 @@ from functools import cache
 from types import ModuleType
 
 from common.modules import generated_module
+from landscapes._formula_vm import kernel_f, kernel_grad
 
 _TEMPLATE = pathlib.Path(__file__).with_name("_pair_kernels.py")
 _BINDINGS = re.compile(r"# <bindings>\n.*?# </bindings>\n", re.S)
@@ -63,6 +64,14 @@ def pair_module(
     if kernel_f is not None and kernel_grad is not None:
         f, grad, n_params = kernel_f, kernel_grad, READS_ARRAY
     return _pair_module(f, grad, update, n_constants, n_params, bool(check_loss), bool(sam))
+
+
+def interpreter_module(update: Callable, n_constants: int, sam: bool) -> ModuleType:
+    """The kernels of every custom formula with this update rule: the formula interpreter
+    bound as f and grad, ``a`` the program. A formula's f may overflow anywhere (its
+    ``finite_within`` is 0), so these are the modules formulas use (CHECK_LOSS = 1); the
+    engine also runs a built-in surface's program on them (``surface_program``)."""
+    return _pair_module(kernel_f, kernel_grad, update, n_constants, READS_ARRAY, True, bool(sam))
 
 
 @cache

@@ -1,4 +1,12 @@
-"""The CPU engine: RunSpec in, Trajectory out, through the Numba kernels."""
+"""The CPU engine: RunSpec in, Trajectory out, through the Numba kernels.
+
+Each (surface, optimizer) pair has kernels of its own, compiled once (about a second) and
+cached on disk; ``python -m optim_core.engines.warm`` compiles the app's default race, the
+lessons and the formula interpreter of every optimizer at install time. A single run whose
+pair this process has not loaded yet is drawn at once through the optimizer's interpreter
+(the same result bit for bit, ``surface_program``), while the pair's own kernel compiles or
+loads on a background thread; later runs use it.
+"""
 
 import time
 from collections.abc import Sequence
@@ -7,8 +15,10 @@ import numpy as np
 
 from ..spec import RunSpec
 from ..trajectory import BatchResult, Trajectory
-from .codegen import pair_module
+from . import background
+from .codegen import interpreter_module, pair_module
 from .prepare import Prepared, limits, momentum_used, prepare
+from .surface_program import program
 
 DEFAULT_BLOCK = 256  # runs per thread-block: its work array (15 x 256 doubles) stays in L1
 
@@ -35,15 +45,43 @@ def _empty_out(runs: int, steps: int):
     )
 
 
+def _out(steps: int):
+    """(positions, loss, lr_used, effective_lr) of one run, as ``trajectory`` fills them."""
+    return tuple(o[0] for o in _empty_out(1, steps))
+
+
+def _trajectory_args(p: Prepared) -> tuple:
+    """``trajectory``'s arguments between ``a`` and ``out``."""
+    return p.start, p.s0, p.C, p.lr, p.noise, p.sam_rho, p.plateau, p.limits
+
+
 def run(spec: RunSpec) -> Trajectory:
     p = prepare(spec)
-    pos, loss, lr_used, eff = (o[0] for o in _empty_out(1, spec.steps))
-    status, stop = _kernels(p, p.sam_rho > 0.0).trajectory(
-        p.a, p.start, p.s0, p.C, p.lr, p.noise, p.sam_rho, p.plateau, p.limits,
-        (pos, loss, lr_used, eff),
-    )  # fmt: skip
+    pos, loss, lr_used, eff = out = _out(spec.steps)
+    own = _kernels(p, p.sam_rho > 0.0).trajectory
+    stand_in = None if own.signatures else _stand_in(p)
+    if stand_in is None:
+        status, stop = own(p.a, *_trajectory_args(p), out)
+    else:
+        kernel, surface_program = stand_in
+        status, stop = kernel(surface_program, *_trajectory_args(p), out)
+        # Only now: a compile holds Numba's lock, which loading the stand-in would wait on.
+        background.compile_later(own, p.a, *_trajectory_args(p), _out(spec.steps))
     momentum = momentum_used(p.momentum, status, stop)
     return Trajectory(pos, loss, lr_used, momentum, eff, int(status), int(stop), spec)
+
+
+def _stand_in(p: Prepared):
+    """(the interpreter's trajectory kernel, the surface's program) for a built-in surface
+    that has a program; None for a custom formula (its own kernels are the interpreter)."""
+    surface = p.surface
+    if getattr(surface.f, "kernel", None) is not None:
+        return None
+    found = program(surface, tuple(p.a))
+    if found is None:
+        return None
+    module = interpreter_module(p.optimizer.update, p.C.shape[0], p.sam_rho > 0.0)
+    return module.trajectory, found
 
 
 def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
@@ -154,9 +192,10 @@ def _batch_from_trajectories(trajs: list[Trajectory]) -> BatchResult:
 
 
 def warm_up(specs: Sequence[RunSpec] = ()) -> float:
-    """Compile (or load from the on-disk cache) the kernels these specs need; seconds taken."""
+    """Load (or compile) the single-run kernels of these specs' pairs, here and now, with no
+    stand-in: a page that draws them next finds them ready. Seconds taken."""
     began = time.perf_counter()
     for spec in specs or (RunSpec(steps=2),):
-        run(spec.with_(steps=2))
-        run_starts(spec.with_(steps=2), np.array([spec.start]))
+        p = prepare(spec.with_(steps=2))
+        _kernels(p, p.sam_rho > 0.0).trajectory(p.a, *_trajectory_args(p), _out(2))
     return time.perf_counter() - began
