@@ -1,13 +1,15 @@
 """Optimizer & learning-rate lab: ``streamlit run app.py``. Layout and wiring only."""
 
+import gc
+
 # Plotly and narwhals look pandas, pyarrow and PIL.Image up in sys.modules while serialising a
 # figure, and Streamlit imports pandas and pyarrow only when it first needs them: a class
 # opening the link at once had one session's chart see another thread's half-imported pandas
 # ("partially initialized module 'pandas' has no attribute 'Series"). Imported here, before
 # any chart, every session waits until they are complete.
 import pandas  # noqa: F401, I001
-import pyarrow  # noqa: F401
 import PIL.Image  # noqa: F401
+import pyarrow  # noqa: F401
 import streamlit as st
 import torch
 
@@ -30,9 +32,14 @@ st.html("<style>[data-testid='stMainBlockContainer'] {padding: 4.5rem 2rem 4rem}
 # The default race's kernels, loaded from the disk cache that the install filled
 # (`python -m optim_core.engines.warm`), or compiled here if it did not. Other pairs load
 # (or compile) when first drawn, showing a first result through the formula interpreter.
+# Then the ~350k objects the imports made are frozen out of the garbage collector: a full
+# collection over them takes ~250 ms here and holds the GIL, stalling every session's rerun
+# (Streamlit's forced collection after each run is off in .streamlit/config.toml).
 @st.cache_resource(show_spinner="Loading the kernels…")
 def warm_up() -> float:
-    return numba_engine.warm_up(LabConfig().specs())
+    seconds = numba_engine.warm_up(LabConfig().specs())
+    gc.freeze()
+    return seconds
 
 
 warm_up()

@@ -327,6 +327,9 @@ def test_the_installed_app_runs_without_a_file_watcher():
 
     config = tomllib.loads((pathlib.Path(APP).parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"
+    # No forced full garbage collection after each run: ~250 ms holding the GIL, during which
+    # the rerun's messages wait (the browser benchmark's keypress-to-plot time).
+    assert config["runner"]["postScriptGC"] is False
 
 
 @pytest.mark.parametrize("lesson_id", list(LESSONS))

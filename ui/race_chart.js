@@ -112,6 +112,7 @@ class Race {
   }
 
   load(data, setTriggerValue) {
+    this.received = performance.now(); // with ``drawn``: where a rerun's time goes (benchmarks)
     this.setTrigger = setTriggerValue;
     this.pause(false);
     this.figure = JSON.parse(data.figure);
@@ -125,7 +126,10 @@ class Race {
     this.ready = loadPlotly().then((Plotly) => {
       this.Plotly = Plotly;
       return this.show(this.steps.length - 1, true);
-    }).then(() => this.bind());
+    }).then(() => {
+      this.drawn = performance.now();
+      this.bind();
+    });
     return this.ready;
   }
 
