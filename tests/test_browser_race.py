@@ -139,3 +139,35 @@ def test_the_slider_shows_a_step_and_a_new_start_redraws_the_race(server, browse
     no_tracebacks(page)
     assert not errors, errors
     page.close()
+
+
+def test_hovering_the_surface_shows_its_value_and_a_hidden_run_stays_hidden(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, url)
+    plot = race_plot(page)
+    box = plot.locator("image").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
+    hover = plot.locator(".hoverlayer .hovertext").filter(has_text="f =")
+    hover.first.wait_for(timeout=20_000)  # the invisible heatmap gives x, y and f
+    assert "x =" in hover.first.text_content()  # (an SVG element: no inner_text)
+    plot.locator(".legend .traces").first.click()  # hide run 1
+    page.wait_for_timeout(800)
+    shown = f"() => {RACE_STATE}.gd._fullData[{RACE_STATE}.play_.paths[0]].visible"
+    assert page.evaluate(shown) == "legendonly"
+    plot.get_by_role("slider", name="step").fill("40")  # drawn on the canvas
+    page.wait_for_timeout(500)
+    # the canvas leaves the hidden run out: no pixel of its colour (#D55E00) on it
+    orange = page.evaluate(
+        """() => { const c = document.querySelector('.race-chart canvas.race-overlay');
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 0; i < d.length; i += 4) {
+            const orange = Math.abs(d[i] - 213) < 8 && Math.abs(d[i + 1] - 94) < 8;
+            if (orange && d[i + 2] < 10 && d[i + 3] > 200) n++;
+          }
+          return n; }"""
+    )
+    assert orange == 0
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()

@@ -83,7 +83,9 @@ def test_surface_images_are_files_named_by_content_and_pruned(tmp_path, monkeypa
     ]
     first = race_chart.image_url(uris[0])
     assert first == race_chart.image_url(uris[0]) != race_chart.image_url(uris[1])
-    assert (tmp_path / first.rsplit("/", 1)[1]).read_bytes() == b"png 0"
+    written = tmp_path / first.rsplit("/", 1)[1]
+    assert written.read_bytes() == b"png 0"
+    assert written.stat().st_mode & 0o777 == 0o644  # the static server must read it
     for uri in uris[2:]:
         race_chart.image_url(uri)
     assert len(list(tmp_path.glob("*.png"))) == 3

@@ -155,7 +155,8 @@ def test_hover_grid_is_an_invisible_heatmap_over_the_domain(race):
     assert grid["opacity"] == 0
     (x0, x1), (y0, y1) = surface.domain
     x, y = arr(grid["x"]), arr(grid["y"])
-    z = np.array([arr(row) for row in grid["z"]])
+    assert grid["z"]["shape"] == f"{GRID_POINTS}, {GRID_POINTS}"  # one 2-D array for plotly.js
+    z = arr(grid["z"]).reshape(GRID_POINTS, GRID_POINTS)
     assert len(x) == len(y) == GRID_POINTS and z.shape == (GRID_POINTS, GRID_POINTS)
     assert (x.min(), x.max(), y.min(), y.max()) == pytest.approx((x0, x1, y0, y1), rel=1e-6)
     value = surface.f(float(x[3]), float(y[5]), np.asarray(args, dtype=np.float64))

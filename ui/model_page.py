@@ -31,7 +31,6 @@ from .text import plain
 from .widgets import param_widget, seed
 
 PLANE_FRAMES = 120  # frames of ▶ Play on the loss plane
-PLANE_CONFIG = {"displaylogo": False, "responsive": True}
 PREFIX = "m"  # racer widget keys of this mode: m0.optimizer, ... (the surface's are r0...)
 
 
@@ -249,10 +248,10 @@ def render() -> None:
                            show_3d=view == "3d")  # fmt: skip
 
     if view == "3d":
-        st.plotly_chart(figure(), width="stretch", key="m.plane", config=PLANE_CONFIG)
+        st.plotly_chart(figure(), width="stretch", key="m.plane", config={"displaylogo": False})
     else:
         payload = race_payload(surface, (), runs, start=start, frames=PLANE_FRAMES)
-        race_chart(payload, key="m.plane2d", config=PLANE_CONFIG, on_click=_ignore)
+        race_chart(payload, key="m.plane2d")  # no start to move: a click does nothing
     results, code, files = st.tabs(["Results", "Copy as PyTorch", "Export"])
     with results:
         rows = _results(race)
@@ -290,7 +289,3 @@ def _results(race) -> dict:
 
 def _num(value, form: str = "{:.3g}") -> str:
     return form.format(value) if np.isfinite(value) else "—"
-
-
-def _ignore(x: float, y: float) -> None:
-    """A click on the loss plane: a point of weight space has no start widget to move."""

@@ -98,6 +98,10 @@ class Race {
     this.label.className = "race-step";
     this.bar.append(this.button, this.slider, this.label);
     root.append(this.gd, this.bar);
+    // Plotly follows the window's size; the sidebar opening or closing changes only ours.
+    new ResizeObserver(() => {
+      if (this.Plotly && this.gd._fullLayout) this.Plotly.Plots.resize(this.gd);
+    }).observe(root);
     this.overlay = false; // true while the canvas draws the moving traces
     this.cursorLines = [];
     this.playing = false;
@@ -118,6 +122,7 @@ class Race {
     this.figure = JSON.parse(data.figure);
     this.figure.layout.images[0].source = data.image;
     this.config = data.config;
+    this.clickable = data.clickable;
     this.play_ = data.play;
     this.runs = data.play.runs.map(decodeRun);
     this.steps = data.play.steps;
@@ -142,7 +147,8 @@ class Race {
     for (const run of this.runs) {
       const i = Math.min(step, run.end, run.last);
       const blown = run.blown_at >= 0 && step >= run.blown_at;
-      paths.push(i < 0 ? { x: [], y: [] } : { x: run.x.subarray(0, i + 1), y: run.y.subarray(0, i + 1) });
+      // A run with no finite point keeps a gap (its legend entry says it diverged at once).
+      paths.push(i < 0 ? { x: [null], y: [null] } : { x: run.x.subarray(0, i + 1), y: run.y.subarray(0, i + 1) });
       markers.push({
         x: i < 0 ? [] : [run.x[i]],
         y: i < 0 ? [] : [run.y[i]],
@@ -237,10 +243,12 @@ class Race {
     const ya = this.gd._fullLayout.yaxis;
     const traces = this.frame(k);
     const n = this.runs.length;
+    const shown = this.gd._fullData;
     this.runs.forEach((run, j) => {
+      if (shown[this.play_.paths[j]].visible !== true) return; // hidden from the legend
       const path = traces[j];
       const colour = this.figure.data[this.play_.paths[j]].line.color;
-      if (path.x.length > 1) {
+      if (path.x.length > 1 && path.x[0] !== null) {
         ctx.beginPath();
         ctx.moveTo(xa.l2p(path.x[0]), ya.l2p(path.y[0]));
         for (let i = 1; i < path.x.length; i++) ctx.lineTo(xa.l2p(path.x[i]), ya.l2p(path.y[i]));
@@ -254,8 +262,9 @@ class Race {
     });
     const step = this.steps[k];
     this.cursors.forEach(({ line, axis }) => {
-      line.style.transform = "translateX(" + axis.l2p(step) + "px)";
-      line.style.display = "block";
+      const x = axis.l2p(step);
+      line.style.transform = "translateX(" + x + "px)";
+      line.style.display = x >= 0 && x <= axis._length ? "block" : "none"; // zoomed past it
     });
   }
 
@@ -307,7 +316,9 @@ class Race {
       : "▶ Play";
   }
 
-  // A click on the surface (not a drag that zoomed or panned) sends where it landed.
+  // A click on the surface (not a drag that zoomed or panned, nor the second click of a
+  // double-click) sends where it landed, at once. Plotly's double-click zoom reset is off
+  // (CHART_CONFIG): the toolbar's reset button does that without moving the start.
   bind() {
     if (this.bound) return;
     this.bound = true;
@@ -316,7 +327,8 @@ class Race {
     this.gd.addEventListener("click", (e) => {
       const moved = down && Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4;
       const at = this.where(e);
-      if (!moved && at && !this.playing) this.setTrigger("click", at);
+      if (e.detail > 1 || moved || !at || this.playing || !this.clickable) return;
+      this.setTrigger("click", at);
     });
   }
 

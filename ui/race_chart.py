@@ -39,6 +39,13 @@ CSS = """
 .race-step {font-size: 0.9rem; color: #444; min-width: 6.5rem; font-variant-numeric: tabular-nums;}
 """
 
+# Zoom, pan, reset and a PNG; a click sets the start, so no box or lasso, and a double-click
+# (two clicks) does not also reset the zoom: the toolbar's reset button does.
+CHART_CONFIG = {
+    "displaylogo": False, "scrollZoom": False, "responsive": True, "doubleClick": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
+}  # fmt: skip
+
 _COMPONENT = st.components.v2.component(
     "optim_lab.race",
     js=(pathlib.Path(__file__).with_name("race_chart.js")).read_text(encoding="utf-8"),
@@ -60,7 +67,9 @@ def image_url(data_uri: str) -> str:
     """The address of a PNG data URI's bytes as a static file (written on first use)."""
     name = hashlib.sha1(data_uri.encode("ascii")).hexdigest()[:20] + ".png"
     target = SURFACES / name
-    if not target.exists():
+    if target.exists():
+        os.utime(target)  # in use: pruning keeps the most recently used
+    else:
         _write(target, base64.b64decode(data_uri.split(",", 1)[1]))
         _prune(SURFACES, KEPT_IMAGES)
     return f"./app/static/surfaces/{name}"
@@ -71,6 +80,7 @@ def _write(target: pathlib.Path, content: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".tmp") as tmp:
         tmp.write(content)
+    os.chmod(tmp.name, 0o644)  # a temporary file is private; the static server must read it
     os.replace(tmp.name, target)
 
 
@@ -88,16 +98,18 @@ def _prune(folder: pathlib.Path, keep: int) -> None:
 serve_plotly()
 
 
-def race_chart(payload: dict, *, key: str, config: dict, on_click) -> None:
-    """Draw ``payload`` (from ``viz.race_payload``); ``on_click(x, y)`` runs, before the next
-    run of the script, when the surface is clicked."""
+def race_chart(payload: dict, *, key: str, config: dict = CHART_CONFIG, on_click=None) -> None:
+    """Draw ``payload`` (from ``viz.race_payload``); ``on_click(x, y)``, when given, runs
+    before the next run of the script when the surface is clicked (without it a click does
+    nothing, not even a rerun)."""
 
     def clicked() -> None:
         value = (st.session_state.get(key) or {}).get("click")
         if isinstance(value, dict) and all(_finite(value.get(c)) for c in ("x", "y")):
             on_click(float(value["x"]), float(value["y"]))
 
-    data = {**payload, "image": image_url(payload["image"]), "config": config}
+    data = {**payload, "image": image_url(payload["image"]), "config": config,
+            "clickable": on_click is not None}  # fmt: skip
     _COMPONENT(key=key, data=data, on_click_change=clicked)
 
 

@@ -20,11 +20,6 @@ from .text import plain
 
 RACE_HEIGHT = 640  # px: the whole race and the tabs' heads fit a 1280 x 800 projector
 RACE_FRAMES = 120  # frames of ▶ Play, at viz.race.FRAME_MS each
-# The race needs zoom, pan, reset and a PNG; a click sets the start, so no box or lasso.
-CHART_CONFIG = {
-    "displaylogo": False, "scrollZoom": False, "responsive": True,
-    "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
-}  # fmt: skip
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -108,7 +103,7 @@ def render() -> None:
         payload = race_payload(
             surface, args, runs, start=specs[0].start, frames=RACE_FRAMES, height=RACE_HEIGHT
         )
-        race_chart(payload, key="race", config=CHART_CONFIG, on_click=move_start)
+        race_chart(payload, key="race", on_click=move_start)
 
     # Only the open tab runs (a rerun draws the race and one tab, not eight): opening another
     # tab reruns the script, which finds the race in the cache.

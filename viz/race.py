@@ -235,7 +235,7 @@ def _grid_trace(image) -> dict:
         "name": SURFACE_TRACE,
         "x": typed_array(image.grid_x),
         "y": typed_array(image.grid_y),
-        "z": [typed_array(row) for row in image.grid_z],
+        "z": typed_array(image.grid_z),
         "opacity": 0,
         "showscale": False,
         "showlegend": False,

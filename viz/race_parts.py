@@ -160,7 +160,10 @@ def typed_array(values: np.ndarray) -> dict:
     float32 halves the payload and is ample for a plot.
     """
     a = np.ascontiguousarray(values, dtype="<f4")
-    return {"dtype": "f4", "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    spec = {"dtype": "f4", "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    if a.ndim == 2:  # rows first, as plotly.py writes it ("ny, nx")
+        spec["shape"] = f"{a.shape[0]}, {a.shape[1]}"
+    return spec
 
 
 def minima_traces(surface: Surface) -> list[dict]:
