@@ -339,3 +339,18 @@ def test_a_lesson_through_the_widgets_is_not_reported_modified(lesson_id):
     banner = " ".join(i.value for i in at.info)
     assert LESSONS[lesson_id].title in banner and "modified" not in banner
     assert list(results(at)["run"]) == [run["label"] for run in LESSONS[lesson_id].runs]
+
+
+def test_the_race_chart_says_so_when_static_serving_is_off():
+    """Started from another folder, Streamlit misses the app's config, and with it the static
+    files the race chart loads plotly.js from: the page says how to start it instead."""
+    from streamlit import config
+
+    before = config.get_option("server.enableStaticServing")
+    config.set_option("server.enableStaticServing", False)
+    try:
+        at = run_app()
+    finally:
+        config.set_option("server.enableStaticServing", before)
+    assert any("static serving" in e.value for e in at.error), [e.value for e in at.error]
+    assert not run_app().error

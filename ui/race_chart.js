@@ -134,6 +134,9 @@ class Race {
     }).then(() => {
       this.drawn = performance.now();
       this.bind();
+    }).catch((error) => {
+      window.__raceChartPlotly = null; // the next race tries to load it again
+      this.gd.textContent = "The race could not be drawn: " + error.message;
     });
     return this.ready;
   }

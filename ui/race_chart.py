@@ -108,6 +108,13 @@ def race_chart(payload: dict, *, key: str, config: dict = CHART_CONFIG, on_click
         if isinstance(value, dict) and all(_finite(value.get(c)) for c in ("x", "y")):
             on_click(float(value["x"]), float(value["y"]))
 
+    if not st.get_option("server.enableStaticServing"):
+        st.error(
+            "The race chart needs Streamlit's static serving, which the app's "
+            "`.streamlit/config.toml` turns on: start the app from its folder "
+            "(`streamlit run app.py`, or `bash scripts/app.sh`).",
+            icon=":material/block:",
+        )
     data = {**payload, "image": image_url(payload["image"]), "config": config,
             "clickable": on_click is not None}  # fmt: skip
     _COMPONENT(key=key, data=data, on_click_change=clicked)
