@@ -99,8 +99,12 @@ class Race {
     this.bar.append(this.button, this.slider, this.label);
     root.append(this.gd, this.bar);
     // Plotly follows the window's size; the sidebar opening or closing changes only ours.
+    // Only while it is shown: a chart being removed (the 3D view, the other mode) is not.
     new ResizeObserver(() => {
-      if (this.Plotly && this.gd._fullLayout) this.Plotly.Plots.resize(this.gd);
+      const shown = this.gd.isConnected && this.gd.offsetParent !== null;
+      if (this.Plotly && this.gd._fullLayout && shown) {
+        this.Plotly.Plots.resize(this.gd).catch(() => {}); // removed meanwhile: nothing to do
+      }
     }).observe(root);
     this.overlay = false; // true while the canvas draws the moving traces
     this.cursorLines = [];
