@@ -275,8 +275,15 @@ def _attach(at, storage, name):
     return at
 
 
-def test_attaching_to_a_journal_study_shows_its_trials(tmp_path):
-    path = str(tmp_path / "study.journal")
+@pytest.fixture
+def studies(tmp_path, monkeypatch):
+    """The studies folder a visitor may attach to (files elsewhere are refused)."""
+    monkeypatch.setenv("OPTIM_LAB_STUDIES", str(tmp_path))
+    return tmp_path
+
+
+def test_attaching_to_a_journal_study_shows_its_trials(studies):
+    path = str(studies / "study.journal")
     base = LabConfig(steps=100).specs()[0]
     search(base, None, "random", n_trials=25, batch=25, storage=path, study_name="class")
     at = _attach(run_app(), path, "class")
@@ -294,16 +301,26 @@ def test_attaching_to_a_journal_study_shows_its_trials(tmp_path):
 @pytest.mark.parametrize(
     "storage, name, says",
     [("no/such/file.journal", "s", "no file"), ("JOURNAL", "other", "it holds: class"),
-     ("nosuchdb://host/db", "s", "cannot read"), ("sqlite:////no/such.db", "s", "no file")],
+     ("nosuchdb://host/db", "s", "not among the URLs"), ("sqlite:///no/such.db", "s", "no file"),
+     ("/etc/passwd", "s", "outside the studies folder"),
+     ("sqlite:////etc/hosts", "s", "outside the studies folder"),
+     ("../elsewhere.journal", "s", "outside the studies folder"),
+     ("postgresql+psycopg2://user@10.0.0.1/db", "s", "not among the URLs")],
 )  # fmt: skip
-def test_a_bad_storage_or_study_name_is_a_message_not_a_traceback(tmp_path, storage, name, says):
+def test_a_bad_storage_or_study_name_is_a_message_not_a_traceback(studies, storage, name, says):
     if storage == "JOURNAL":
-        storage = str(tmp_path / "study.journal")
+        storage = str(studies / "study.journal")
         search(LabConfig(steps=50).specs()[0], None, "random", n_trials=2, storage=storage,
                study_name="class")  # fmt: skip
     at = _attach(run_app(), storage, name)
     assert any(says in shown(e) for e in at.error), [e.value for e in at.error]
-    assert not pathlib.Path("no/such/file.journal").exists()
+    assert not (studies / "no/such/file.journal").exists()
+
+
+def test_a_listed_rdb_url_is_attempted(studies, monkeypatch):
+    monkeypatch.setenv("OPTIM_LAB_STORAGES", "nosuchdb://host/db")
+    at = _attach(run_app(), "nosuchdb://host/db", "s")
+    assert any("cannot read" in shown(e) for e in at.error), [e.value for e in at.error]
 
 
 def test_the_fair_comparison_section_renders():

@@ -208,8 +208,31 @@ def _storage(text: str):
     return open_storage(text)
 
 
+def check_storage(storage: str) -> None:
+    """AttachError unless this server lets a visitor read ``storage``: a file (journal or
+    SQLite) inside the studies folder (``OPTIM_LAB_STUDIES``, else the folder the server was
+    started in, where workers write by default), or an RDB URL the server lists in
+    ``OPTIM_LAB_STORAGES`` (comma-separated). A class server must not open any path or host
+    a visitor types (Optuna would even create its tables in any SQLite file)."""
+    path = storage.removeprefix("sqlite:///") if storage.startswith("sqlite:///") else None
+    path = storage if "://" not in storage else path
+    if path is None:
+        listed = [u.strip() for u in os.environ.get("OPTIM_LAB_STORAGES", "").split(",")]
+        if storage not in listed:
+            raise AttachError(
+                f"storage: {storage!r} is not among the URLs this server lists in "
+                "OPTIM_LAB_STORAGES; ask whoever runs it to add it"
+            )
+        return
+    folder = os.path.realpath(os.environ.get("OPTIM_LAB_STUDIES") or os.getcwd())
+    where = os.path.realpath(os.path.join(folder, os.path.expanduser(path)))
+    if os.path.commonpath([folder, where]) != folder:
+        raise AttachError(f"storage: {storage!r} lies outside the studies folder {folder!r}")
+
+
 def load_study(storage: str, name: str, specs) -> Found:
     """The study's trials, or AttachError naming what is wrong (never a traceback)."""
+    check_storage(storage)
     path = storage.removeprefix("sqlite:///") if storage.startswith("sqlite:///") else None
     path = storage if "://" not in storage else path
     # Opening a missing file would create an empty study file: report it instead.
