@@ -2,10 +2,11 @@
 
 One Plotly figure. Left: the surface as an image under the axes (see ``surface_image``), an
 invisible heatmap that gives hover values, the minima, the start, and per run a path and a
-marker. Right: learning rate (top), momentum (middle, only when a
-schedule cycles it) and loss (bottom) against step, each with a step cursor. Frames animate
-only paths, markers and cursors, with ``redraw: False``, so playback is smooth and the
-payload stays small; the last frame redraws so that clicks work after playback (see
+marker. Right: learning rate (top), momentum (middle, only when a schedule cycles it) and
+loss (bottom) against step, each with a step cursor. ``race_scene`` is that figure at the
+final state; the app's race chart animates it in the page (``race_payload``), and
+``race_figure`` adds Plotly frames for a standalone file (HTML export, the CLI): they animate
+only paths, markers and cursors, with ``redraw: False``, and the last frame redraws (see
 ``animation_controls``).
 
 Trace order: ``surface`` (an invisible heatmap of its values for hover, named
