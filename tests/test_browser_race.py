@@ -29,6 +29,10 @@ RACE = LabConfig(
     ),
 )
 RACE_STATE = "document.querySelector('.race-chart').__race"
+# Points of each run's path as Plotly holds it (after a pause or the end of ▶ Play).
+PLOTLY_PATH_LENGTHS = (
+    f"() => {RACE_STATE}.play_.paths.map(t => {RACE_STATE}.gd._fullData[t].x.length)"
+)
 # Where frame k puts each run, as the page computes it: path length and end, marker, symbol.
 PAGE_FRAMES = f"""() => {{
   const race = {RACE_STATE};
@@ -94,9 +98,7 @@ def test_play_draws_whole_paths_on_the_canvas_and_ends_on_the_race(server, brows
     step = int(plot.locator(".race-step").inner_text().split()[-1])
     assert 0 < step < RACE.steps
     # Paused: Plotly holds the frame again, with every point of each path so far.
-    lengths = page.evaluate(
-        f"() => {RACE_STATE}.play_.paths.map(t => {RACE_STATE}.gd._fullData[t].x.length)"
-    )
+    lengths = page.evaluate(PLOTLY_PATH_LENGTHS)
     runs, _ = _python_race(RACE)
     expected = [min(step, int(t.stop_step), int(t.last_finite)) + 1 for _, t in runs]
     assert lengths == expected
@@ -105,9 +107,7 @@ def test_play_draws_whole_paths_on_the_canvas_and_ends_on_the_race(server, brows
     assert steps == sorted(steps) and len(set(steps)) > 20
     plot.get_by_text("▶ Play").click()  # resumes from the paused step to the end
     wait_for_last_frame(page, RACE.steps)
-    lengths = page.evaluate(
-        f"() => {RACE_STATE}.play_.paths.map(t => {RACE_STATE}.gd._fullData[t].x.length)"
-    )
+    lengths = page.evaluate(PLOTLY_PATH_LENGTHS)
     assert lengths == [min(int(t.stop_step), int(t.last_finite)) + 1 for _, t in runs]
     assert page.evaluate(f"{RACE_STATE}.shown")[0][1] >= step
     no_tracebacks(page)
