@@ -94,6 +94,12 @@ def powers(base, t):
     if np.ndim(base) == 0:
         return np.broadcast_to(_running_powers(float(base), np.shape(t)[-1]), np.shape(t))
     shape = np.broadcast_shapes(np.shape(base), np.shape(t))
+    if np.shape(base)[-1] == 1 < shape[-1]:
+        # one base per row (a batch of runs, each with its own constant beta): each row's
+        # running product, the same multiplications as _running_powers
+        rows = np.broadcast_to(np.asarray(base, dtype=np.float64), shape[:-1] + (1,))
+        out = _running_powers_rows(np.ascontiguousarray(rows).reshape(-1), shape[-1])
+        return out.reshape(shape)
     base = np.broadcast_to(np.asarray(base, dtype=np.float64), shape)
     if base.ndim == 1 and np.all(base == base[0]):
         return _running_powers(float(base[0]), shape[-1])
@@ -107,6 +113,17 @@ def _running_powers(base, steps):
     for i in range(steps):
         acc *= base
         out[i] = acc
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _running_powers_rows(bases, steps):
+    out = np.empty((bases.shape[0], steps))
+    for r in range(bases.shape[0]):
+        acc = 1.0
+        for i in range(steps):
+            acc *= bases[r]
+            out[r, i] = acc
     return out
 
 

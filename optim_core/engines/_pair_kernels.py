@@ -142,19 +142,24 @@ def batch_final(a, starts, s0, C, lr, noise, rho, limits, block):
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def batch_final_each(a, starts, s0, C, lr, noise, rho, limits):
-    """``batch_final`` where every run has its own constants: ``s0`` (R, 3), ``C`` (R, K, T),
-    ``lr`` (R, T), ``noise`` (R, T, 2), ``rho`` (R,) (sensitivity maps over hyperparameters)."""
-    runs, steps = starts.shape[0], lr.shape[1]
+def batch_final_each(a, starts, s0, C, lr, noise, rho, limits, block):
+    """``batch_final`` where every run has its own constants (a search's trials, sensitivity
+    maps), the run axis last so that a block's lanes read theirs side by side: ``C`` (K, T,
+    R), ``lr`` (T, R), ``noise`` (T, 2, R); ``s0`` (R, 3) and ``rho`` (R,)."""
+    runs, steps = starts.shape[0], lr.shape[0]
     final = np.empty((runs, 2))
     final_loss = np.empty(runs)
     status = np.zeros(runs, np.int8)
     stop = np.full(runs, steps, np.int64)
-    for r in prange(runs):
-        work = _advance_block(a, starts[r : r + 1], s0[r], C[r], lr[r], noise[r], rho[r], limits)
-        final[r, 0], final[r, 1] = work[_FX, 0], work[_FY, 0]
-        status[r], stop[r] = int(work[_STATUS, 0]), int(work[_STOP, 0])
-        _settle(a, starts, limits, r, final, final_loss, status, stop)
+    for b in prange((runs + block - 1) // block):
+        lo = b * block
+        hi = min(lo + block, runs)
+        work = _advance_lanes(a, starts, s0, C, lr, noise, rho, limits, lo, hi)
+        for i in range(hi - lo):
+            r = lo + i
+            final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
+            status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
+            _settle(a, starts, limits, r, final, final_loss, status, stop)
     return final, final_loss, status, stop
 
 
@@ -251,7 +256,7 @@ def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
             stops = (not inside(nx, ny, value, bound, cx, cy)) | _may_converge(gx, gy, tol)
             maybe += (w[_ALIVE, i] > 0.0) & stops
         if maybe:
-            _stop_runs(a, w, src, dst, ex, ey, limits, t)
+            _stop_runs(a, w, src, dst, noise[t].reshape((2, 1)), limits, t)
     last = _POS + 2 * (steps & 1)
     for i in range(n):
         if w[_ALIVE, i] > 0.0:
@@ -260,19 +265,63 @@ def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _stop_runs(a, w, src, dst, ex, ey, limits, t):
+def _advance_lanes(a, starts, s0, C, lr, noise, rho, limits, lo, hi):
+    """``_advance_block`` for runs ``lo:hi`` of ``batch_final_each``, each lane with its own
+    constants, lr, noise and SAM radius (the same stop rules, the same work array)."""
+    n, steps = hi - lo, lr.shape[0]
+    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    params = _surface(a)
+    w = np.zeros((_ROWS, n))
+    for i in range(n):
+        w[_POS, i], w[_POS + 1, i] = starts[lo + i, 0], starts[lo + i, 1]
+        for k in range(3):
+            w[_SX + k, i] = s0[lo + i, k]
+            w[_SY + k, i] = s0[lo + i, k]
+    w[_ALIVE] = 1.0
+    w[_STOP] = steps
+    for t in range(steps):
+        src = _POS + 2 * (t & 1)
+        dst = 2 * _POS + 2 - src
+        maybe = 0
+        for i in range(n):
+            r = lo + i
+            c, lr_t = to_fixed_tuple(C[:, t, r], N_CONSTANTS), lr[t, r]
+            x, y = w[src, i], w[src + 1, i]
+            gx, gy, ux, uy = _gradients(x, y, params, noise[t, 0, r], noise[t, 1, r], rho[r])
+            nx, (s0x, s1x, s2x) = update(x, ux, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
+            ny, (s0y, s1y, s2y) = update(y, uy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
+            w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
+            w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
+            w[dst, i], w[dst + 1, i] = nx, ny
+            value = f(nx, ny, params) if CHECK_LOSS else 0.0
+            stops = (not inside(nx, ny, value, bound, cx, cy)) | _may_converge(gx, gy, tol)
+            maybe += (w[_ALIVE, i] > 0.0) & stops
+        if maybe:
+            _stop_runs(a, w, src, dst, noise[t, :, lo:hi], limits, t)
+    last = _POS + 2 * (steps & 1)
+    for i in range(n):
+        if w[_ALIVE, i] > 0.0:
+            w[_FX, i], w[_FY, i] = w[last, i], w[last + 1, i]
+    return w
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stop_runs(a, w, src, dst, noise_t, limits, t):
     """``trajectory``'s stop rules at step ``t`` for every live run of a block: a run that
     left the box or reached a non-finite loss ends where it was (diverged); one that moved
     and sloped by at most ``tol`` ends where it went (converged). A stopped run's later
-    updates are never read."""
+    updates are never read. ``noise_t`` (2, 1) is the step's noise of every run, (2, n) each
+    run's own."""
     tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    shared = noise_t.shape[1] == 1
     for i in range(w.shape[1]):
         if w[_ALIVE, i] == 0.0:
             continue
+        j = 0 if shared else i
         x, y, nx, ny = w[src, i], w[src + 1, i], w[dst, i], w[dst + 1, i]
         gx, gy = grad(x, y, a)
-        gx += ex
-        gy += ey
+        gx += noise_t[0, j]
+        gy += noise_t[1, j]
         # Without CHECK_LOSS f is finite in the box (and compiling it in slows the block).
         value = f(nx, ny, a) if CHECK_LOSS else 0.0
         if not inside(nx, ny, value, bound, cx, cy):

@@ -11,6 +11,7 @@ loads on a background thread; later runs use it.
 import time
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 from ..spec import RunSpec
@@ -18,9 +19,11 @@ from ..trajectory import BatchResult, Trajectory
 from . import background
 from .codegen import interpreter_module, pair_module
 from .prepare import Prepared, limits, momentum_used, prepare
+from .prepare_batch import prepare_settings
 from .surface_program import program
 
 DEFAULT_BLOCK = 256  # runs per thread-block: its work array (15 x 256 doubles) stays in L1
+LANES = 16  # the fewest runs per block of run_settings: enough for the vector units
 
 
 def _kernels(p: Prepared, sam: bool):
@@ -95,7 +98,7 @@ def run_many(specs: Sequence[RunSpec]) -> list[Trajectory]:
     _check_same_shape(specs, "run_many")
     preps = [prepare(s) for s in specs]
     plateaus = {p.plateau.tobytes() for p in preps}
-    if len(plateaus) > 1:
+    if len(plateaus) > 1 or len({s.tol for s in specs}) > 1:  # one table, one tol per batch
         return [run(s) for s in specs]
     p0 = preps[0]
     out = _empty_out(len(specs), specs[0].steps)
@@ -162,23 +165,38 @@ def run_settings(specs: Sequence[RunSpec]) -> BatchResult:
     """Where each of many runs with their own settings ends (final points only).
 
     Specs share surface, optimizer and steps (as in ``run_many``); hyperparameters,
-    schedules, starts, seeds and SAM radii differ. ReduceLROnPlateau falls back to
-    ``run_many``.
+    schedules, starts, seeds, SAM radii and tol differ. The arrays are prepared a group of
+    runs at a time (``prepare_batch``) and the kernel steps blocks of runs, one per vector
+    lane. ReduceLROnPlateau falls back to ``run_many``.
     """
     if not specs:
         return BatchResult(
             np.empty((0, 2)), np.empty(0), np.empty(0, np.int8), np.empty(0, np.int64)
         )
     _check_same_shape(specs, "run_settings")
-    preps = [prepare(s) for s in specs]
-    if any(p.plateau.size for p in preps):
+    tols = {s.tol for s in specs}
+    if len(tols) > 1:  # the kernel's stop rules take one tol: a batch per tol
+        return _per_tol(specs, tols)
+    if any(s.lr_schedule.plateau for s in specs):
         return _batch_from_trajectories(run_many(specs))
-    p0 = preps[0]
-    final, final_loss, status, stop = _kernels(p0, _with_sam(preps)).batch_final_each(
-        p0.a, np.stack([p.start for p in preps]), np.stack([p.s0 for p in preps]),
-        np.stack([p.C for p in preps]), np.stack([p.lr for p in preps]),
-        np.stack([p.noise for p in preps]), _radii(preps), p0.limits,
-    )  # fmt: skip
+    b = prepare_settings(specs)
+    p0 = b.first
+    # blocks of at most DEFAULT_BLOCK lanes, at least two per thread so that threads balance
+    block = min(DEFAULT_BLOCK, max(LANES, -(-len(specs) // (2 * numba.get_num_threads()))))
+    final, final_loss, status, stop = _kernels(p0, bool((b.rho > 0.0).any())).batch_final_each(
+        p0.a, b.starts, b.s0, b.C, b.lr, b.noise, b.rho, p0.limits, block
+    )
+    return BatchResult(final, final_loss, status, stop)
+
+
+def _per_tol(specs: Sequence[RunSpec], tols: set) -> BatchResult:
+    index = {tol: [i for i, s in enumerate(specs) if s.tol == tol] for tol in tols}
+    final, final_loss = np.empty((len(specs), 2)), np.empty(len(specs))
+    status, stop = np.empty(len(specs), np.int8), np.empty(len(specs), np.int64)
+    for rows in index.values():
+        part = run_settings([specs[i] for i in rows])
+        final[rows], final_loss[rows] = part.final, part.final_loss
+        status[rows], stop[rows] = part.status, part.stop_step
     return BatchResult(final, final_loss, status, stop)
 
 
