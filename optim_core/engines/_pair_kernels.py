@@ -229,7 +229,7 @@ def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
     results are the same bit for bit); on most steps nothing but the update runs.
     """
     n, steps = starts.shape[0], lr.shape[0]
-    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    box = (limits[0], limits[1], limits[2], limits[3])
     params = _surface(a)
     w = np.zeros((_ROWS, n))
     w[_POS], w[_POS + 1] = starts[:, 0], starts[:, 1]
@@ -244,23 +244,10 @@ def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
         dst = 2 * _POS + 2 - src
         maybe = 0
         for i in range(n):
-            x, y = w[src, i], w[src + 1, i]
-            gx, gy, ux, uy = _gradients(x, y, params, ex, ey, rho)
-            nx, (s0x, s1x, s2x) = update(x, ux, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
-            ny, (s0y, s1y, s2y) = update(y, uy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
-            w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
-            w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
-            w[dst, i], w[dst + 1, i] = nx, ny
-            # CHECK_LOSS is a module constant: f is compiled in only where it may overflow.
-            value = f(nx, ny, params) if CHECK_LOSS else 0.0
-            stops = (not inside(nx, ny, value, bound, cx, cy)) | _may_converge(gx, gy, tol)
-            maybe += (w[_ALIVE, i] > 0.0) & stops
+            maybe += _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho, box)
         if maybe:
             _stop_runs(a, w, src, dst, noise[t].reshape((2, 1)), limits, t)
-    last = _POS + 2 * (steps & 1)
-    for i in range(n):
-        if w[_ALIVE, i] > 0.0:
-            w[_FX, i], w[_FY, i] = w[last, i], w[last + 1, i]
+    _finish(w, steps)
     return w
 
 
@@ -269,7 +256,7 @@ def _advance_lanes(a, starts, s0, C, lr, noise, rho, limits, lo, hi):
     """``_advance_block`` for runs ``lo:hi`` of ``batch_final_each``, each lane with its own
     constants, lr, noise and SAM radius (the same stop rules, the same work array)."""
     n, steps = hi - lo, lr.shape[0]
-    tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
+    box = (limits[0], limits[1], limits[2], limits[3])
     params = _surface(a)
     w = np.zeros((_ROWS, n))
     for i in range(n):
@@ -286,23 +273,40 @@ def _advance_lanes(a, starts, s0, C, lr, noise, rho, limits, lo, hi):
         for i in range(n):
             r = lo + i
             c, lr_t = to_fixed_tuple(C[:, t, r], N_CONSTANTS), lr[t, r]
-            x, y = w[src, i], w[src + 1, i]
-            gx, gy, ux, uy = _gradients(x, y, params, noise[t, 0, r], noise[t, 1, r], rho[r])
-            nx, (s0x, s1x, s2x) = update(x, ux, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
-            ny, (s0y, s1y, s2y) = update(y, uy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
-            w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
-            w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
-            w[dst, i], w[dst + 1, i] = nx, ny
-            value = f(nx, ny, params) if CHECK_LOSS else 0.0
-            stops = (not inside(nx, ny, value, bound, cx, cy)) | _may_converge(gx, gy, tol)
-            maybe += (w[_ALIVE, i] > 0.0) & stops
+            ex, ey = noise[t, 0, r], noise[t, 1, r]
+            maybe += _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho[r], box)
         if maybe:
             _stop_runs(a, w, src, dst, noise[t, :, lo:hi], limits, t)
+    _finish(w, steps)
+    return w
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho, box):
+    """Lane ``i`` of a block takes one step: positions ``src`` -> ``dst`` and its optimizer
+    state in ``w``; returns the cheap test that is true whenever the run may stop here.
+    ``box`` is ``limits`` as a tuple (values: see ``_constants``)."""
+    tol, bound, cx, cy = box
+    x, y = w[src, i], w[src + 1, i]
+    gx, gy, ux, uy = _gradients(x, y, params, ex, ey, rho)
+    nx, (s0x, s1x, s2x) = update(x, ux, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
+    ny, (s0y, s1y, s2y) = update(y, uy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
+    w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
+    w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
+    w[dst, i], w[dst + 1, i] = nx, ny
+    # CHECK_LOSS is a module constant: f is compiled in only where it may overflow.
+    value = f(nx, ny, params) if CHECK_LOSS else 0.0
+    stops = (not inside(nx, ny, value, bound, cx, cy)) | _may_converge(gx, gy, tol)
+    return (w[_ALIVE, i] > 0.0) & stops
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _finish(w, steps):
+    """Where each run still alive after ``steps`` ended: its last position buffer."""
     last = _POS + 2 * (steps & 1)
-    for i in range(n):
+    for i in range(w.shape[1]):
         if w[_ALIVE, i] > 0.0:
             w[_FX, i], w[_FY, i] = w[last, i], w[last + 1, i]
-    return w
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
