@@ -33,6 +33,9 @@ SCHEDULE_COUNT0 = Interval(0, MAX_SCHEDULE_INT, integer=True)  # patience, coold
 MAX_SEARCH_TRIALS = 2_000  # one search from the app: a few seconds on a shared class server
 MAX_FAIR_BUDGET = 500  # trials per optimizer and seed
 MAX_FAIR_SEEDS = 20
+# Optuna's GridSampler lists every point of a grid up front (~120 bytes and 0.3 µs each here),
+# and each searched schedule's parameters multiply the grid, though a trial uses only its own.
+MAX_GRID_POINTS = 500_000
 MAX_SEED = 2**32 - 1  # numpy's RandomState, behind Optuna's samplers, takes no larger seed
 FAIR_BUDGET = Interval(1, MAX_FAIR_BUDGET, integer=True)
 FAIR_SEEDS = Interval(1, MAX_FAIR_SEEDS, integer=True)  # how many seeds

@@ -2,13 +2,14 @@
 
 An entry carries everything other modules need to know about its schedule (closed forms,
 checks, sidebar defaults, PyTorch source, whether it may follow a warm-up, whether it follows
-the loss), so nothing outside its definition looks at its name. ``schedules.SCHEDULES`` holds
-the entries.
+the loss, what a search varies), so nothing outside its definition looks at its name.
+``schedules.SCHEDULES`` holds the entries.
 """
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from common.limits import SCHEDULE_COUNT
 from common.params import BOOL, FLOAT_NONNEG, Interval, Param
@@ -38,6 +39,22 @@ def _no_defaults(steps: int, lr: float) -> dict:
     return {}
 
 
+class Range(NamedTuple):
+    """A searched parameter's default range, [low, high]: log-scaled or not, int or float."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+def step_count(steps: int, low: float, high: float, log: bool = True) -> Range:
+    """A count of steps from a fraction ``low`` to a fraction ``high`` of a run of ``steps``
+    (at least 1; a short run's ends may coincide: one value, then)."""
+    first = max(1, round(steps * low))
+    return Range(first, max(first, round(steps * high)), log, integer=True)
+
+
 @dataclass(frozen=True)
 class ScheduleDef:
     name: str  # torch class name, the registry key
@@ -55,6 +72,10 @@ class ScheduleDef:
     steps_check: Callable | None = None  # (params, steps): raises if it cannot run that long
     not_a_phase: str = ""  # why it cannot be a SequentialLR phase, "" if it can
     loss_driven: bool = False  # the lr follows the loss: engines run it from each step's loss
+    # (steps, lr_low, lr_high) -> {parameter: Range, or a value every trial uses}: what a
+    # search varies for a run of ``steps`` whose lr the user searches in [lr_low, lr_high]
+    # (a schedule that sets its own lr takes that range for it). None: not worth searching.
+    search_ranges: Callable[[int, float, float], dict] | None = None
 
     @property
     def cycles_momentum(self) -> bool:

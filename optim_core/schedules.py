@@ -40,7 +40,7 @@ from common.params import (
 )
 
 from . import _cyclic, _plateau
-from ._schedule_def import COUNT, ETA_MIN, FACTOR, REQUIRED, ScheduleDef
+from ._schedule_def import COUNT, ETA_MIN, FACTOR, REQUIRED, Range, ScheduleDef, step_count
 from ._sequential import (
     ScheduleList,
     check_phase_steps,
@@ -170,6 +170,50 @@ def _tenth(steps: int) -> int:
     return max(1, steps // 10)
 
 
+# ---- what a search varies (ScheduleDef.search_ranges) ----------------------------------------
+# Counts of steps scale with the run. A schedule that cycles momentum keeps it still in a
+# search (cycle_momentum=False): the trial's own momentum / beta1, searched or not, then
+# means what it says, and optimizers without momentum (Adagrad) can draw the schedule too.
+# MultiStepLR and SequentialLR have none: a list (of milestones, of phases) is no search
+# dimension, and StepLR and a LinearLR warm-up search the shapes they make.
+
+
+def _cyclic_ranges(steps: int, lo: float, hi: float) -> dict:
+    # CyclicLR ignores the optimizer's lr: the lr range is its max_lr. base_lr must stay
+    # <= max_lr in every trial, and a space cannot draw one value relative to another, so
+    # base_lr is searched just below the range, [lo / 10, lo]: never above any max_lr.
+    return {
+        "base_lr": Range(lo / 10, lo, log=True),
+        "max_lr": Range(lo, hi, log=True),
+        "step_size_up": step_count(steps, 1 / 20, 1 / 2),
+        "cycle_momentum": False,
+    }
+
+
+def _one_cycle_ranges(steps: int, lo: float, hi: float) -> dict:
+    # OneCycleLR ignores the optimizer's lr: the lr range is its max_lr. The cycle spans the
+    # run; its warm-up must span a step (check_onecycle), so short runs start it later.
+    return {
+        "max_lr": Range(lo, hi, log=True),
+        "total_steps": steps,
+        "pct_start": Range(min(0.5, max(0.1, 2 / steps)), 0.5),
+        "div_factor": Range(5.0, 100.0, log=True),
+        "cycle_momentum": False,
+    }
+
+
+def _warm_restarts_ranges(steps: int, lo: float, hi: float) -> dict:
+    return {"T_0": step_count(steps, 1 / 10, 1 / 2), "T_mult": Range(1, 2, integer=True)}
+
+
+# The cycling entries are defined in _cyclic; their search ranges join them here.
+_SEARCHED_CYCLIC = (
+    replace(_cyclic.WARM_RESTARTS, search_ranges=_warm_restarts_ranges),
+    replace(_cyclic.CYCLIC, search_ranges=_cyclic_ranges),
+    replace(_cyclic.ONE_CYCLE, search_ranges=_one_cycle_ranges),
+)
+
+
 GAMMA = Param("gamma", 0.1, FLOAT_POS, "lr multiplier at each decay (> 1 grows the lr)")
 TOTAL_ITERS = Param("total_iters", 5, COUNT, "steps until the factor reaches its end value")
 
@@ -192,6 +236,7 @@ SCHEDULES: dict[str, ScheduleDef] = {
             "A constant learning rate.",
             _constant,
             source=_none_source,
+            search_ranges=lambda steps, lo, hi: {},
         ),
         ScheduleDef(
             "StepLR",
@@ -200,6 +245,10 @@ SCHEDULES: dict[str, ScheduleDef] = {
             "Multiply the lr by gamma every step_size steps: a staircase.",
             lambda t, lr0, p: lr0 * p["gamma"] ** (t // p["step_size"]),
             ui_defaults=lambda steps, lr: {"step_size": max(1, steps // 4), "gamma": 0.5},
+            search_ranges=lambda steps, lo, hi: {
+                "step_size": step_count(steps, 1 / 20, 1 / 2),
+                "gamma": Range(0.05, 0.9, log=True),
+            },
         ),
         ScheduleDef(
             "MultiStepLR",
@@ -220,6 +269,10 @@ SCHEDULES: dict[str, ScheduleDef] = {
             "Hold the lr at a fraction of itself for the first steps, then at full value.",
             lambda t, lr0, p: np.where(t < p["total_iters"], lr0 * p["factor"], lr0),
             ui_defaults=lambda steps, lr: {"factor": 0.3, "total_iters": _tenth(steps)},
+            search_ranges=lambda steps, lo, hi: {
+                "factor": Range(0.05, 0.9, log=True),
+                "total_iters": step_count(steps, 1 / 20, 1 / 2),
+            },
         ),
         ScheduleDef(
             "LinearLR",
@@ -237,6 +290,11 @@ SCHEDULES: dict[str, ScheduleDef] = {
                 "end_factor": 1.0,
                 "total_iters": _tenth(steps),
             },
+            # a warm-up to the full lr: how low it starts and how long it takes
+            search_ranges=lambda steps, lo, hi: {
+                "start_factor": Range(0.01, 0.5, log=True),
+                "total_iters": step_count(steps, 1 / 20, 1 / 2),
+            },
         ),
         ScheduleDef(
             "ExponentialLR",
@@ -245,6 +303,11 @@ SCHEDULES: dict[str, ScheduleDef] = {
             "Multiply the lr by gamma at every step.",
             lambda t, lr0, p: lr0 * p["gamma"] ** t,
             ui_defaults=lambda steps, lr: {"gamma": round(0.01 ** (1 / max(steps, 1)), 6)},
+            # gamma for a run of this length: the lr halves 0.5 to 10 times by its end (a
+            # fixed range in gamma would decay to nothing or not at all in most runs)
+            search_ranges=lambda steps, lo, hi: {
+                "gamma": Range(0.5 ** (10 / steps), 0.5 ** (0.5 / steps)),
+            },
         ),
         ScheduleDef(
             "PolynomialLR",
@@ -256,6 +319,11 @@ SCHEDULES: dict[str, ScheduleDef] = {
                 lr0 * (1.0 - np.minimum(t, p["total_iters"]) / p["total_iters"]) ** p["power"]
             ),
             ui_defaults=lambda steps, lr: {"total_iters": steps, "power": 2.0},
+            # the lr is 0 from total_iters on: a run ending sooner wastes its last steps
+            search_ranges=lambda steps, lo, hi: {
+                "total_iters": step_count(steps, 1 / 2, 1, log=False),
+                "power": Range(0.5, 3.0),
+            },
         ),
         ScheduleDef(
             "CosineAnnealingLR",
@@ -267,10 +335,9 @@ SCHEDULES: dict[str, ScheduleDef] = {
                 p["eta_min"] + (lr0 - p["eta_min"]) * (1 + np.cos(np.pi * t / p["T_max"])) / 2
             ),
             ui_defaults=lambda steps, lr: {"T_max": steps, "eta_min": 0.0},
+            search_ranges=lambda steps, lo, hi: {"T_max": step_count(steps, 1 / 4, 1, log=False)},
         ),
-        _cyclic.WARM_RESTARTS,
-        _cyclic.CYCLIC,
-        _cyclic.ONE_CYCLE,
+        *_SEARCHED_CYCLIC,
         ScheduleDef(
             "SequentialLR",
             (
@@ -295,6 +362,10 @@ SCHEDULES: dict[str, ScheduleDef] = {
             _constant,
             check=_plateau.check,
             ui_defaults=lambda steps, lr: {"patience": max(1, steps // 50), "factor": 0.5},
+            search_ranges=lambda steps, lo, hi: {
+                "factor": Range(0.1, 0.9),
+                "patience": step_count(steps, 1 / 100, 1 / 10),
+            },
             not_a_phase="it needs the loss; torch rejects it too",
             loss_driven=True,
         ),
@@ -312,6 +383,10 @@ SCHEDULES: dict[str, ScheduleDef] = {
             ui_defaults=lambda steps, lr: {
                 "decay_rate": round(10 / max(steps, 1), 6),
                 "decay_steps": 1,
+            },
+            # by the run's end the lr is 1.1 to 101 times smaller
+            search_ranges=lambda steps, lo, hi: {
+                "decay_rate": Range(0.1 / steps, 100 / steps, log=True),
             },
             source=_inverse_time_source,
         ),

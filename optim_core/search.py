@@ -41,7 +41,16 @@ import sqlalchemy.exc
 from optuna.trial import TrialState, create_trial
 
 from .engines import numba_engine
-from .search_space import Choice, Float, Int, TrialSpecs, check_space, default_space, spec_for
+from .search_space import (
+    Choice,
+    Float,
+    Int,
+    TrialSpecs,
+    check_space,
+    default_space,
+    grid_points,
+    spec_for,
+)
 from .spec import RunSpec
 from .trajectory import CONVERGED, DIVERGED
 
@@ -82,6 +91,7 @@ def make_sampler(name: str, space: dict, seed: int | None):
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "grid":
+        grid_points(space)  # before GridSampler lists every point of a grid too large
         grid = {key: dim.grid_values() for key, dim in space.items()}
         return optuna.samplers.GridSampler(grid, seed=seed)
     raise ValueError(f"search: 'sampler' must be one of {', '.join(SAMPLERS)}; got {name!r}")
@@ -138,7 +148,7 @@ def search(
     if "base_spec" not in study.user_attrs:
         study.set_user_attr("base_spec", base_spec.to_json())
     if sampler == "grid":
-        n_trials = min(n_trials, int(np.prod([len(d.grid_values()) for d in space.values()])))
+        n_trials = min(n_trials, grid_points(space))
     steps = rungs(base_spec.steps) if pruner else [base_spec.steps]
     done = 0
     while done < n_trials:

@@ -4,7 +4,8 @@ A space maps names to dimensions (``Float``, ``Int``, ``Choice``): ``optimizer``
 ``schedule``, a hyperparameter of one of the optimizers (``beta1``/``beta2`` for the two
 entries of ``betas``), or ``<Schedule>.<parameter>``. A hyperparameter is drawn only when the
 trial's optimizer has it, a schedule parameter only when the trial's schedule is its schedule
-(a conditional space, which TPE handles).
+(a conditional space, which TPE handles). ``schedule_space`` builds the schedule entries from
+each schedule's own default ranges (``ScheduleDef.search_ranges``).
 
 Building each trial's spec through RunSpec's full validation cost ~45 µs, as much as the run
 itself. ``TrialSpecs`` resolves the base once per optimizer and checks once, up front, whether
@@ -16,16 +17,19 @@ ValueError whose message its FAIL state records; a test holds the fast specs equ
 validated ones.
 """
 
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from common.params import Interval, Pair
+from common.limits import MAX_GRID_POINTS
+from common.params import Interval, Pair, lookup
 
+from ._schedule_def import Range
 from .optimizers import OPTIMIZERS
-from .schedules import SCHEDULES, Schedule
+from .schedules import SCHEDULES, Schedule, make_schedule
 from .spec import RunSpec, freeze, thaw_dict
 
 BETAS = ("beta1", "beta2")  # space keys for the two entries of ``betas``
@@ -97,6 +101,56 @@ def default_space(optimizers=("SGD", "Adam")) -> dict:
         "beta2": Float(0.9, 0.9999),
         "weight_decay": Float(1e-6, 1e-1, log=True),
     }
+
+
+def searchable_schedules() -> tuple[str, ...]:
+    """The schedules whose entries say what a search varies ("none" among them)."""
+    return tuple(name for name, d in SCHEDULES.items() if d.search_ranges is not None)
+
+
+def schedule_space(names, steps: int, lr_low: float, lr_high: float) -> dict:
+    """Space entries that search over the schedules ``names``: ``schedule``, a choice of them,
+    and each one's parameters over its entry's ranges for a run of ``steps`` steps with lr in
+    [lr_low, lr_high] (which a schedule that sets its own lr takes for it: OneCycleLR's
+    max_lr); a fixed value is a one-value choice. ValueError unless each schedule has ranges
+    and can run ``steps`` steps at both ends of them."""
+    space = {"schedule": Choice(tuple(names))}
+    for name in names:
+        definition = lookup("schedule", SCHEDULES, name)
+        if definition.search_ranges is None:
+            raise ValueError(
+                f"search: schedule {name!r} has no search ranges; one of "
+                f"{', '.join(searchable_schedules())}"
+            )
+        ranges = definition.search_ranges(steps, lr_low, lr_high)
+        for end in (0, 1):
+            params = {k: r[end] if isinstance(r, Range) else r for k, r in ranges.items()}
+            try:
+                make_schedule(name, lr_low, **params).check_steps(steps)
+            except ValueError as error:
+                raise ValueError(f"search: {name} cannot run {steps} steps: {error}") from error
+        space |= {f"{name}.{param}": _dimension(r) for param, r in ranges.items()}
+    return space
+
+
+def _dimension(r) -> Float | Choice:
+    """A Range as a Float or Int; a fixed value, or a range whose ends meet, as one choice."""
+    if not isinstance(r, Range):
+        return Choice((r,))
+    if not r.low < r.high:
+        return Choice((r.low,))
+    return (Int if r.integer else Float)(r.low, r.high, log=r.log)
+
+
+def grid_points(space: dict) -> int:
+    """How many points a grid over ``space`` has; ValueError beyond MAX_GRID_POINTS."""
+    points = math.prod(len(d.grid_values()) for d in space.values())
+    if points > MAX_GRID_POINTS:
+        raise ValueError(
+            f"search: a grid over these ranges has {points:,} points (at most "
+            f"{MAX_GRID_POINTS:,}); choose fewer schedules or parameters, or TPE or random"
+        )
+    return points
 
 
 def space_optimizers(space: dict, base: RunSpec) -> tuple:

@@ -110,3 +110,54 @@ def test_a_search_s_trial_loads_into_racer_1(server, browser):
     no_tracebacks(page)
     assert not errors, errors
     page.close()
+
+
+def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?steps=200")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    open_tune(page)
+    main(page).get_by_role("radio", name="Search", exact=True).click()
+    run = page.get_by_role("button", name="Run search")
+    # the end of the section: the run that drew it is over
+    main(page).get_by_text("Each trial races one setting").wait_for(timeout=60_000)
+    settle(page, 800)
+    # schedules: StepLR instead of the constant lr ("none"), as a user picks them
+    # typed, so that its one option opens right under the field: a long list would run
+    # past a 768 px window, and scrolling to an option closes the list
+    schedules = main(page).get_by_role("combobox", name="lr schedules")
+    schedules.click()
+    schedules.press_sequentially("StepLR")
+    page.get_by_role("option", name="StepLR", exact=True).click()
+    page.keyboard.press("Escape")
+    main(page).get_by_role("button", name="Remove none").click()
+    trials = main(page).get_by_role("spinbutton", name="trials", exact=True)
+    trials.fill("40")
+    main(page).get_by_role("combobox", name="sampler").click()
+    page.get_by_role("option", name="random").click()
+    run.click()
+    page.get_by_text("40 trials of random search").wait_for(timeout=120_000)
+    settle(page)
+    assert main(page).get_by_text("schedule (StepLR: 2 parameters)").count() == 1
+    pick = main(page).get_by_label("trial (or click its marker)")
+    best = pick.input_value()  # e.g. "#17 Adam · StepLR · loss 3.1e-6"
+    assert "· StepLR ·" in best, best
+    card = main(page).get_by_text(re.compile(r"StepLR\.step_size = \d+")).first.inner_text()
+    step_size = re.search(r"StepLR\.step_size = (\d+)", card).group(1)
+    gamma = float(re.search(r"StepLR\.gamma = ([\d.e-]+)", card).group(1))
+    shot(page, "tune-04-schedule-search")
+    main(page).get_by_role("button", name="Load into racer 1").click()
+    page.get_by_text(f"{best.split()[0].replace('#', 'Trial ')} loaded into racer 1").wait_for(
+        timeout=60_000
+    )  # the toast after the rerun
+    settle(page)
+    schedule = sidebar(page).get_by_role("combobox", name="lr schedule").first
+    assert schedule.input_value() == "StepLR"
+    assert sidebar(page).get_by_label("step_size", exact=True).first.input_value() == step_size
+    shown_gamma = float(sidebar(page).get_by_label("gamma", exact=True).first.input_value())
+    assert shown_gamma == pytest.approx(gamma, rel=5e-3)  # the card shows three digits
+    schedule.scroll_into_view_if_needed()
+    shot(page, "tune-05-schedule-loaded")
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()

@@ -19,6 +19,7 @@ from optim_core.search import (
     DIVERGED_LOSS,
     Choice,
     Float,
+    Int,
     TrialSpecs,
     default_space,
     make_sampler,
@@ -69,6 +70,16 @@ def test_space_is_conditional_and_divergence_is_a_large_finite_value():
         assert ("beta1" in t.params) == (t.params["optimizer"] == "Adam")
     diverged = [t for t in study.trials if t.user_attrs["diverged"]]
     assert diverged and all(t.value == DIVERGED_LOSS for t in diverged)
+
+
+def test_a_grid_too_large_is_refused_before_optuna_lists_it():
+    """GridSampler lists every point up front: 1e8 points took tens of GB before it gave up."""
+    space = {k: Float(0.1, 0.9, grid=10) for k in ("momentum", "dampening")}
+    space |= {"lr": Float(1e-4, 1.0, log=True, grid=10), "weight_decay": Float(0, 1, grid=10)}
+    space |= {"optimizer": Choice(("SGD",)), "StepLR.gamma": Float(0.1, 0.9, grid=100)}
+    space |= {"schedule": Choice(("StepLR",)), "StepLR.step_size": Int(1, 100, grid=100)}
+    with pytest.raises(ValueError, match="a grid over these ranges has 100,000,000 points"):
+        search(RunSpec(surface="bowl", steps=20), space, "grid", n_trials=10)
 
 
 def test_grid_stops_after_its_grid():

@@ -16,7 +16,9 @@ from landscapes import SURFACES
 from optim_core.config import LabConfig
 from optim_core.lr_finder import lr_range_test
 from optim_core.search import search
+from optim_core.search_space import searchable_schedules
 from optim_core.spec import RunSpec
+from ui.search_views import VIEWS
 from viz.search import SUGGESTIONS, range_test_figure, trials_figure
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -204,8 +206,12 @@ def test_a_bad_range_is_an_error_message():
     assert any("lr_max" in shown(e) for e in at.error)
 
 
-def _search(at, trials=40, sampler="random", pruner="none") -> AppTest:
+def _search(at, trials=40, sampler="random", pruner="none", schedules=None, lr=None) -> AppTest:
     at.segmented_control(key="tune.section").set_value("Search").run()
+    if schedules:
+        at.multiselect(key="tune.s_scheds").set_value(schedules)
+    if lr:
+        at.select_slider(key="tune.s_lr").set_range(*lr)
     at.number_input(key="tune.s_trials").set_value(trials)
     at.selectbox(key="tune.s_sampler").set_value(sampler)
     at.selectbox(key="tune.s_pruner").set_value(pruner)
@@ -327,3 +333,66 @@ def test_the_fair_comparison_section_renders():
     at = run_app()
     at.segmented_control(key="tune.section").set_value("Fair comparison").run()
     assert not at.exception, at.exception
+
+
+def _schedule_search() -> AppTest:
+    return _search(run_app(), schedules=["none", "StepLR", "OneCycleLR"], lr=(1e-3, 0.1))
+
+
+def _load_best(at, schedule: str):
+    """Load the best trial of ``schedule`` into racer 1 and return it."""
+    found = at.session_state["tune.found"]
+    trial = min((t for t in found.trials if t.params["schedule"] == schedule
+                 and not t.user_attrs["diverged"]), key=lambda t: t.value)  # fmt: skip
+    at.selectbox(key="tune.s.pick").set_value(trial.number).run()
+    assert schedule in at.selectbox(key="tune.s.pick").format_func(trial.number)
+    at.button(key="tune.s.load").click().run()
+    ok(at)
+    return trial
+
+
+def _races_as_the_trial(at, trial) -> None:
+    name = trial.params["schedule"]
+    assert at.session_state["r0.schedule"] == name
+    for key, value in trial.params.items():
+        if key.startswith(f"{name}."):
+            assert at.session_state[f"r0.{key}"] == pytest.approx(value), key
+    # racer 1 now races exactly the trial: the same final loss (three digits shown)
+    assert float(results(at)[0]) == pytest.approx(trial.value, rel=5e-3)
+
+
+def test_a_search_over_schedules_races_a_scheduled_trial_as_racer_1():
+    at = _schedule_search()
+    assert any("schedule (none, StepLR, OneCycleLR: 5 parameters)" in shown(c)
+               for c in at.caption), [shown(c) for c in at.caption]  # fmt: skip
+    (ranges,) = [e for e in at.expander if e.label.startswith("Schedule search ranges")]
+    assert ranges.label == "Schedule search ranges (100 steps, lr 0.001 … 0.1)"
+    assert (
+        "**StepLR**: `step_size` 5 … 50 (log), `gamma` 0.05 … 0.9 (log)" in ranges.markdown[0].value
+    )
+    found = at.session_state["tune.found"]
+    assert {t.params["schedule"] for t in found.trials} == {"none", "StepLR", "OneCycleLR"}
+    for t in found.trials:
+        if t.params["schedule"] == "OneCycleLR":  # the lr range is its peak lr
+            assert 1e-3 <= t.params["OneCycleLR.max_lr"] <= 0.1
+    for view in VIEWS:  # Optuna's views take the conditional space or say why not
+        at.segmented_control(key="tune.s.view").set_value(view).run()
+        ok(at)
+    _races_as_the_trial(at, _load_best(at, "StepLR"))
+
+
+def test_a_grid_too_large_to_list_is_refused_with_the_reason():
+    at = run_app()
+    at.segmented_control(key="tune.section").set_value("Search").run()
+    at.multiselect(key="tune.s_scheds").set_value(list(searchable_schedules()))
+    at.selectbox(key="tune.s_sampler").set_value("grid")
+    at.button(key=SUBMIT).click().run()
+    assert not at.exception, at.exception
+    assert any("a grid over these ranges has" in shown(e) and "TPE or random" in shown(e)
+               for e in at.error), [e.value for e in at.error]  # fmt: skip
+    assert "tune.found" not in at.session_state
+
+
+def test_a_one_cycle_trial_races_with_its_fractional_div_factor():
+    at = _schedule_search()
+    _races_as_the_trial(at, _load_best(at, "OneCycleLR"))

@@ -13,27 +13,27 @@ import time
 import optuna
 import streamlit as st
 
-from common.limits import MAX_SEARCH_TRIALS
-from optim_core.optimizers import OPTIMIZERS
 from optim_core.report import number
-from optim_core.search import Choice, Float, default_space, open_storage, search
+from optim_core.search import open_storage, search
+from optim_core.search_space import grid_points
 from optim_core.spec import RunSpec
 
 from . import search_views
+from .search_form import (
+    SAMPLERS,
+    Request,
+    base_spec,
+    form,
+    ranges_caption,
+    search_space,
+    searched,
+)
 from .search_views import Found
 from .text import plain
-from .widgets import seed
 
 # The app reports progress itself; Optuna's per-trial INFO lines would flood the server log.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-DECADES = tuple(10.0**k for k in range(-6, 3))
-SAMPLERS = {"tpe": "TPE", "random": "random", "grid": "grid"}
-PRUNERS = {"none": "none", "hyperband": "Hyperband (steps)"}
-# Hyperparameters the search may vary (search.default_space's ranges); weight decay is off by
-# default: on a 2D surface it pulls every run towards the origin, away from the minimum.
-KNOBS = ("momentum", "beta1", "beta2", "weight_decay")
-DEFAULT_KNOBS = ("momentum", "beta1", "beta2")
 TPE_BATCH = 16  # TPE learns between rounds only (search.py): small rounds
 PROGRESS_ROUNDS = 20  # random and grid: about this many progress updates per search
 FOUND = "tune.found"
@@ -51,107 +51,63 @@ def render(specs) -> None:
 
 
 def _search_here(specs) -> None:
-    racing = list(dict.fromkeys(s.optimizer for s in specs))
-    with st.form("tune.search_form", border=True):
-        a, b = st.columns(2)
-        seed("tune.s_opts", racing)
-        opts = a.multiselect(
-            "optimizers", list(OPTIMIZERS), key="tune.s_opts",
-            help="the search picks one per trial; default: the race's",
-        )  # fmt: skip
-        seed("tune.s_knobs", list(DEFAULT_KNOBS))
-        knobs = b.multiselect(
-            "also search", KNOBS, key="tune.s_knobs",
-            help="besides lr; each only for the optimizers that have it",
-        )  # fmt: skip
-        c1, c2, c3, c4, c5 = st.columns([2.2, 1, 1.3, 1, 0.8])
-        lr_range = c1.select_slider("lr from … to (log)", DECADES, value=(1e-4, 1.0),
-                                    key="tune.s_lr", format_func=lambda v: f"{v:g}")  # fmt: skip
-        seed("tune.s_sampler", "tpe")
-        sampler = c2.selectbox("sampler", list(SAMPLERS), format_func=SAMPLERS.get,
-                               key="tune.s_sampler")  # fmt: skip
-        seed("tune.s_pruner", "none")
-        pruner = c3.selectbox("pruner", list(PRUNERS), format_func=PRUNERS.get,
-                              key="tune.s_pruner")  # fmt: skip
-        seed("tune.s_trials", 200)
-        n = c4.number_input("trials", min_value=1, max_value=MAX_SEARCH_TRIALS, step=50,
-                            key="tune.s_trials")  # fmt: skip
-        seed("tune.s_seed", 0)
-        rng = c5.number_input("seed", min_value=0, step=1, key="tune.s_seed")
-        run = st.form_submit_button("Run search", icon=":material/play_arrow:", type="primary")
-    if run:
-        _run(specs, opts or racing, knobs, lr_range, sampler, pruner, int(n), int(rng))
+    request = form(specs)
+    if request is not None:
+        _run(specs, request)
+    ranges_caption(specs[0].steps)
     found = st.session_state.get(FOUND)
     if found is None:
         st.caption(
             "Each trial races one setting from the race's start on its surface for its steps, "
-            "with a constant lr; its value is the final loss (a run that diverged counts as "
-            "the worst). Trials run in batches through the Numba engine."
+            "with a constant lr or, where schedules are chosen, one of them; its value is the "
+            "final loss (a run that diverged counts as the worst). Trials run in batches "
+            "through the Numba engine."
         )
         return
     search_views.show_study(found, specs, "tune.s")
 
 
-def _run(specs, opts, knobs, lr_range, sampler, pruner, n, rng) -> None:
-    lo, hi = lr_range
+def _run(specs, r: Request) -> None:
+    lo, hi = r.lr_range
     if not lo < hi:
         st.error(f"Not run: 'lr' needs a range, from < to; got {lo:g} … {hi:g}")
         return
-    space, left_out = search_space(opts, knobs, lo, hi)
-    base = base_spec(specs, opts[0])
-    total = min(n, grid_size(space)) if sampler == "grid" else n
-    batch = TPE_BATCH if sampler == "tpe" else max(32, math.ceil(total / PROGRESS_ROUNDS))
+    base = base_spec(specs, r.optimizers[0])
+    try:
+        space, left_out = search_space(r.optimizers, r.knobs, lo, hi, r.schedules, base.steps)
+    except ValueError as err:
+        st.error(f"Not run: {plain(err)}", icon=":material/block:")
+        return
+    try:
+        points = grid_points(space) if r.sampler == "grid" else 0
+    except ValueError as err:
+        st.error(f"Not run: {plain(err)}", icon=":material/block:")
+        return
+    n = r.trials
+    total = min(n, points) if r.sampler == "grid" else n
+    batch = TPE_BATCH if r.sampler == "tpe" else max(32, math.ceil(total / PROGRESS_ROUNDS))
     bar = st.progress(0.0, text=f"0 / {total} trials")
 
     def progress(done: int) -> None:
         bar.progress(min(done / total, 1.0), text=f"{done} / {total} trials")
 
     began = time.perf_counter()
+    pruner = None if r.pruner == "none" else r.pruner
     try:
         # A fixed name: Hyperband assigns brackets by hashing it, so a seed repeats a search.
-        study = search(base, space, sampler, n, batch, study_name="tune", seed=rng,
-                       pruner=None if pruner == "none" else pruner, progress=progress)  # fmt: skip
+        study = search(base, space, r.sampler, n, batch, study_name="tune", seed=r.seed,
+                       pruner=pruner, progress=progress)  # fmt: skip
     except ValueError as err:
         bar.empty()
         st.error(f"Not run: {plain(err)}", icon=":material/block:")
         return
     seconds = time.perf_counter() - began
     trials = tuple(study.get_trials(deepcopy=False))
-    how = f"{SAMPLERS[sampler]} search" + (" with Hyperband" if pruner != "none" else "")
-    note = f" ({', '.join(left_out)}: no chosen optimizer has it)" if left_out else ""
+    how = f"{SAMPLERS[r.sampler]} search" + (" with Hyperband" if pruner else "")
     rate = len(trials) / max(seconds, 1e-9)
-    summary = (f"{len(trials)} trials of {how} over {', '.join(space)}{note} in "
+    summary = (f"{len(trials)} trials of {how} over {searched(space, left_out)} in "
                f"{number(seconds)} s ({rate:,.0f} trials/s)")  # fmt: skip
     st.session_state[FOUND] = Found(trials, base, summary, f"run{time.time_ns()}")
-
-
-def search_space(opts, knobs, lo: float, hi: float) -> tuple[dict, list[str]]:
-    """Optuna space over ``opts``: lr in [lo, hi] (log), the ``knobs`` some optimizer has
-    (search.default_space's ranges); and the knobs left out because none has them."""
-    known = set()
-    for name in opts:
-        params = {p.name for p in OPTIMIZERS[name].params}
-        known |= params | ({"beta1", "beta2"} if "betas" in params else set())
-    ranges = default_space(tuple(opts))
-    space = {"optimizer": Choice(tuple(opts)), "lr": Float(lo, hi, log=True)}
-    space |= {k: ranges[k] for k in knobs if k in known}
-    return space, [k for k in knobs if k not in known]
-
-
-def base_spec(specs, optimizer: str) -> RunSpec:
-    """The run every trial varies: the race's surface, start, steps and noise, a constant lr
-    (a schedule that sets its own lr would make lr meaningless), and the settings of the
-    first racer with ``optimizer`` for what the search does not vary."""
-    same = [s for s in specs if s.optimizer == optimizer]
-    h = same[0].h if same else {}
-    return specs[0].with_(
-        optimizer=optimizer, hyperparameters=h, schedule="none", schedule_params={},
-        sam_rho=0.0, label="",
-    )  # fmt: skip
-
-
-def grid_size(space: dict) -> int:
-    return math.prod(len(d.grid_values()) for d in space.values())
 
 
 # ---- attach to a study that workers fill ------------------------------------------------

@@ -158,11 +158,23 @@ def _loader(found: Found, trials: list, specs, key: str) -> None:
                   new=add_it)  # fmt: skip
 
 
+def varied(t) -> dict:
+    """A trial's values that its search varied: a value every trial of its schedule shares
+    (OneCycleLR's total_steps, a one-value choice) is left out."""
+    return {k: v for k, v in t.params.items() if len(_choices(t.distributions[k])) != 1}
+
+
+def _choices(d) -> tuple:
+    return tuple(d.choices) if isinstance(d, CategoricalDistribution) else ()
+
+
+def _shown(value) -> str:
+    return value if isinstance(value, str) else number(value)
+
+
 def _trial_card(t) -> str:
     """What a trial raced and how it ended, in a line or three."""
-    values = ", ".join(
-        f"{k} = {v if isinstance(v, str) else number(v)}" for k, v in t.params.items()
-    )
+    values = ", ".join(f"{k} = {_shown(v)}" for k, v in varied(t).items())
     steps = t.user_attrs.get("steps")
     if t.state == TrialState.PRUNED:
         how = f"pruned by Hyperband at step {steps}"
@@ -177,6 +189,8 @@ def _trial_card(t) -> str:
 
 def _trial_label(t) -> str:
     opt = t.params.get("optimizer", "")
+    if t.params.get("schedule", "none") != "none":
+        opt += f" · {t.params['schedule']}"
     if t.state == TrialState.PRUNED:
         return f"#{t.number} {opt} · pruned at step {t.user_attrs.get('steps', '?')}"
     if t.user_attrs.get("diverged"):
@@ -188,10 +202,10 @@ def _best_table(trials) -> None:
     best = sorted((t for t in trials if _finished(t)), key=lambda t: t.value)[:BEST_ROWS]
     if not best:
         return
-    names = list(dict.fromkeys(k for t in best for k in t.params if k != "optimizer"))
+    names = list(dict.fromkeys(k for t in best for k in varied(t) if k != "optimizer"))
     rows = [
         {"trial": str(t.number), "optimizer": str(t.params.get("optimizer", "")),
-         **{k: number(t.params[k]) if k in t.params else MISSING for k in names},
+         **{k: _shown(t.params[k]) if k in t.params else MISSING for k in names},
          "final loss": number(t.value), "steps": str(t.user_attrs.get("steps", MISSING))}
         for t in best
     ]  # fmt: skip
@@ -205,10 +219,10 @@ def _optuna_views(found: Found, key: str) -> None:
     view = st.segmented_control("Optuna's views", VIEWS, default=VIEWS[0], required=True,
                                 key=f"{key}.view")  # fmt: skip
     study = _view_study(found, key)
-    params = list(dict.fromkeys(k for t in study.trials for k in t.params))
+    params = list(dict.fromkeys(k for t in study.trials for k in varied(t)))
     contour = None
     if view == "Contour":
-        numeric = [p for p in params if p != "optimizer"]
+        numeric = [p for p in params if p not in ("optimizer", "schedule")]
         if len(numeric) < 2:
             st.caption("A contour needs two numeric parameters; this search varies fewer.")
             return

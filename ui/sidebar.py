@@ -62,9 +62,9 @@ def load(config: LabConfig) -> None:
 
 
 def load_racer_setting(i: int, spec, *, new: bool = False) -> None:
-    """Queue ``spec``'s optimizer settings (SAM radius included) for racer ``i``, or for a
-    new racer after the others when ``new``; applied on the next run. The racer keeps the
-    name it was given."""
+    """Queue ``spec``'s optimizer settings and lr schedule (SAM radius included) for racer
+    ``i``, or for a new racer after the others when ``new``; applied on the next run. The
+    racer keeps the name it was given."""
     if new:
         i = st.session_state.get(_count_key("r"), i)
         st.session_state[_count_key("r")] = i + 1

@@ -63,7 +63,9 @@ def _number(container, label, key, value, interval: Interval, help_text, step):
 def _step(value) -> float:
     if not isinstance(value, int | float) or value == 0 or not math.isfinite(value):
         return 0.01
-    return 10 ** math.floor(math.log10(abs(value)))
+    # a float: an int step (10 ** 1 for a default of 25.0) makes Streamlit's field an integer
+    # one, which would round a loaded 6.12 to 6
+    return 10.0 ** math.floor(math.log10(abs(value)))
 
 
 def _parse_list(text: str, integer: bool):
