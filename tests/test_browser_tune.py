@@ -161,3 +161,44 @@ def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
     no_tracebacks(page)
     assert not errors, errors
     page.close()
+
+
+def test_the_tune_and_basins_settings_survive_a_visit_to_another_tab(server, browser):
+    """Only the open tab below the race runs; a widget that does not run loses its value
+    unless it persists it. A teacher who set up a search, looked at the results and came
+    back found the form reset."""
+    url, _ = server
+    page, errors = open_page(browser, f"{url}/?steps=200")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    open_tune(page)
+    main(page).get_by_role("radio", name="Search", exact=True).click()
+    run = page.get_by_role("button", name="Run search")
+    run.wait_for(timeout=60_000)
+    trials = main(page).get_by_role("spinbutton", name="trials", exact=True)
+    trials.fill("40")
+    run.scroll_into_view_if_needed()  # room below the sampler for its list (1024x768)
+    main(page).get_by_role("combobox", name="sampler").click()
+    page.get_by_role("option", name="random").click()
+    run.click()
+    page.get_by_text("40 trials of random search").wait_for(timeout=120_000)
+    settle(page)
+    page.get_by_role("tab", name="Basins").click()
+    colour = main(page).get_by_role("radio", name="steps", exact=True)
+    colour.wait_for(timeout=60_000)
+    colour.check(force=True)  # Streamlit's radio input is visually hidden
+    settle(page)
+    page.get_by_role("tab", name="Results").click()
+    settle(page)
+    page.get_by_role("tab", name="Tune").click()
+    settle(page)
+    assert main(page).get_by_role("radio", name="Search", exact=True).is_checked()
+    assert main(page).get_by_role("spinbutton", name="trials", exact=True).input_value() == "40"
+    sampler = main(page).get_by_role("combobox", name="sampler").input_value()
+    assert sampler == "random", sampler
+    assert main(page).get_by_text("40 trials of random search").count() == 1  # the study too
+    page.get_by_role("tab", name="Basins").click()
+    settle(page)
+    assert main(page).get_by_role("radio", name="steps", exact=True).is_checked()
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()

@@ -21,7 +21,7 @@ from viz.fair import spread_figure
 
 from .search_views import CHART_CONFIG, NOTICE
 from .text import plain
-from .widgets import seed
+from .widgets import KEEP, seed
 
 RESULT = "tune.fair"
 SAMPLER_NAMES = {"tpe": "TPE", "random": "random"}
@@ -35,24 +35,25 @@ def render(specs) -> None:
     with st.form("tune.fair_form", border=True):
         seed("tune.f_opts", racing)
         opts = st.multiselect(
-            "optimizers", list(OPTIMIZERS), key="tune.f_opts", max_selections=MAX_RACERS,
+            "optimizers", list(OPTIMIZERS), key="tune.f_opts", persist_state=KEEP,
+            max_selections=MAX_RACERS,
             help="each gets the same search; default: the race's",
         )  # fmt: skip
         a, b, c, d = st.columns([1.3, 1, 1, 1])
         seed("tune.f_budget", 30)
         budget = a.number_input(
             "trials per optimizer and seed", min_value=1, max_value=MAX_FAIR_BUDGET, step=10,
-            key="tune.f_budget",
+            key="tune.f_budget", persist_state=KEEP,
         )  # fmt: skip
         seed("tune.f_seeds", 5)
         n_seeds = b.number_input("seeds", min_value=1, max_value=MAX_FAIR_SEEDS, step=1,
-                                 key="tune.f_seeds")  # fmt: skip
+                                 key="tune.f_seeds", persist_state=KEEP)  # fmt: skip
         seed("tune.f_first", 0)
         first = c.number_input("first seed", min_value=0, max_value=MAX_SEED, step=1,
-                               key="tune.f_first")  # fmt: skip
+                               key="tune.f_first", persist_state=KEEP)  # fmt: skip
         seed("tune.f_sampler", "tpe")
         sampler = d.selectbox("sampler", SAMPLERS, format_func=SAMPLER_NAMES.get,
-                              key="tune.f_sampler")  # fmt: skip
+                              key="tune.f_sampler", persist_state=KEEP)  # fmt: skip
         run = st.form_submit_button("Compare", icon=":material/balance:", type="primary")
     if run:
         seeds = range(int(first), int(first) + int(n_seeds))

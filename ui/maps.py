@@ -10,6 +10,7 @@ from viz.maps import basin_figure, ensemble_figure, sensitivity_figure
 
 from .sidebar import load_racer_setting
 from .text import plain
+from .widgets import KEEP
 
 
 def engines() -> dict:
@@ -39,14 +40,20 @@ def _ensemble(spec, runs):
 
 def basins_tab(specs) -> None:
     left, mid, right = st.columns(3)
-    resolution = left.select_slider("grid", [32, 64, 128, 256, 512], value=128, key="m.res")
-    colour_by = mid.radio(
-        "colour by", ["minimum", "loss", "steps"], horizontal=True, key="m.colour"
+    resolution = left.select_slider(
+        "grid", [32, 64, 128, 256, 512], value=128, key="m.res", persist_state=KEEP
     )
-    engine = right.selectbox("engine", list(engines()), key="m.engine")
+    colour_by = mid.radio(
+        "colour by",
+        ["minimum", "loss", "steps"],
+        horizontal=True,
+        key="m.colour",
+        persist_state=KEEP,
+    )
+    engine = right.selectbox("engine", list(engines()), key="m.engine", persist_state=KEEP)
     chosen = st.multiselect(
         "compare", [s.label for s in specs], default=[s.label for s in specs[:2]], max_selections=3,
-        key="m.compare",
+        key="m.compare", persist_state=KEEP,
     )  # fmt: skip
     # Every grid point is a start, so the race's own start does not matter here.
     picked = [s.with_(start=None, label=s.label) for s in specs if s.label in chosen]
@@ -66,15 +73,19 @@ def basins_tab(specs) -> None:
 
 def sensitivity_tab(specs) -> None:
     labels = [s.label for s in specs]
-    which = st.selectbox("racer", labels, key="m.s_racer")
+    which = st.selectbox("racer", labels, key="m.s_racer", persist_state=KEEP)
     spec = specs[labels.index(which)]
     names = _numeric_settings(spec)
     c1, c2, c3, c4 = st.columns(4)
-    x_name = c1.selectbox("x", names, index=names.index("lr") if "lr" in names else 0, key="m.x")
+    x_name = c1.selectbox(
+        "x", names, index=names.index("lr") if "lr" in names else 0, key="m.x", persist_state=KEEP
+    )
     y_choices = [n for n in names if n != x_name]
-    y_name = c2.selectbox("y", y_choices, key="m.y")
-    n = c3.select_slider("cells per axis", [8, 16, 24, 32, 48, 64], value=24, key="m.n")
-    engine = c4.selectbox("engine ", list(engines()), key="m.s_engine")
+    y_name = c2.selectbox("y", y_choices, key="m.y", persist_state=KEEP)
+    n = c3.select_slider(
+        "cells per axis", [8, 16, 24, 32, 48, 64], value=24, key="m.n", persist_state=KEEP
+    )
+    engine = c4.selectbox("engine ", list(engines()), key="m.s_engine", persist_state=KEEP)
     xs = _axis(spec, x_name, n)
     ys = _axis(spec, y_name, n)
     if not _wanted("m.sens_on", f"Run the {n}×{n} grid of settings"):
@@ -106,11 +117,17 @@ def sensitivity_tab(specs) -> None:
 def ensemble_tab(specs) -> None:
     labels = [s.label for s in specs]
     c1, c2, c3 = st.columns(3)
-    which = c1.selectbox("racer", labels, key="m.e_racer")
+    which = c1.selectbox("racer", labels, key="m.e_racer", persist_state=KEEP)
     noise = c2.number_input(
-        "noise std", min_value=0.01, value=max(specs[0].noise, 0.5), key="m.e_noise"
+        "noise std",
+        min_value=0.01,
+        value=max(specs[0].noise, 0.5),
+        key="m.e_noise",
+        persist_state=KEEP,
     )
-    runs = c3.select_slider("runs", [8, 16, 32, 64, 128], value=32, key="m.e_runs")
+    runs = c3.select_slider(
+        "runs", [8, 16, 32, 64, 128], value=32, key="m.e_runs", persist_state=KEEP
+    )
     spec = specs[labels.index(which)].with_(noise=float(noise))
     if not _wanted("m.ens_on", f"Run {runs} noisy copies"):
         return
@@ -121,7 +138,7 @@ def ensemble_tab(specs) -> None:
 
 def _wanted(key: str, label: str) -> bool:
     """Many-run views compute on request: every tab's code runs on every rerun."""
-    return st.toggle(label, key=key)
+    return st.toggle(label, key=key, persist_state=KEEP)
 
 
 def _numeric_settings(spec) -> list[str]:

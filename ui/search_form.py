@@ -16,7 +16,7 @@ from optim_core.search_space import schedule_space, searchable_schedules
 from optim_core.spec import RunSpec
 
 from .text import plain
-from .widgets import seed
+from .widgets import KEEP, seed
 
 DECADES = tuple(10.0**k for k in range(-6, 3))
 SAMPLERS = {"tpe": "TPE", "random": "random", "grid": "grid"}
@@ -48,37 +48,39 @@ def form(specs) -> Request | None:
         a, b = st.columns([0.95, 1.05])  # the knobs' chips are the wider
         seed("tune.s_opts", racing)
         opts = a.multiselect(
-            "optimizers", list(OPTIMIZERS), key="tune.s_opts",
+            "optimizers", list(OPTIMIZERS), key="tune.s_opts", persist_state=KEEP,
             help="the search picks one per trial; default: the race's",
         )  # fmt: skip
         seed("tune.s_knobs", list(DEFAULT_KNOBS))
         knobs = b.multiselect(
-            "also search", KNOBS, key="tune.s_knobs",
+            "also search", KNOBS, key="tune.s_knobs", persist_state=KEEP,
             help="besides lr; each only for the optimizers that have it",
         )  # fmt: skip
         seed("tune.s_scheds", [CONSTANT])
         schedules = st.multiselect(
-            "lr schedules", searchable_schedules(), key="tune.s_scheds",
+            "lr schedules", searchable_schedules(), key="tune.s_scheds", persist_state=KEEP,
             help="the search picks one per trial and searches its parameters over ranges "
             "scaled to the run's steps (listed under the form); none: a constant lr. "
             "OneCycleLR and CyclicLR set their own lr: the lr range is their max_lr",
         )  # fmt: skip
         c1, c2, c3, c4, c5 = st.columns([1.9, 1.2, 1.5, 0.9, 0.8])
         lr_range = c1.select_slider("lr from … to (log)", DECADES, value=(1e-4, 1.0),
-                                    key="tune.s_lr", format_func=lambda v: f"{v:g}")  # fmt: skip
+                                    key="tune.s_lr", persist_state=KEEP,
+                                    format_func=lambda v: f"{v:g}")  # fmt: skip
         seed("tune.s_sampler", "tpe")
         sampler = c2.selectbox("sampler", list(SAMPLERS), format_func=SAMPLERS.get,
-                               key="tune.s_sampler")  # fmt: skip
+                               key="tune.s_sampler", persist_state=KEEP)  # fmt: skip
         seed("tune.s_pruner", "none")
         pruner = c3.selectbox(
             "pruner", list(PRUNERS), format_func=PRUNERS.get, key="tune.s_pruner",
+            persist_state=KEEP,
             help="Hyperband stops poor trials early: steps are its resource",
         )  # fmt: skip
         seed("tune.s_trials", 200)
         n = c4.number_input("trials", min_value=1, max_value=MAX_SEARCH_TRIALS, step=50,
-                            key="tune.s_trials")  # fmt: skip
+                            key="tune.s_trials", persist_state=KEEP)  # fmt: skip
         seed("tune.s_seed", 0)
-        rng = c5.number_input("seed", min_value=0, step=1, key="tune.s_seed")
+        rng = c5.number_input("seed", min_value=0, step=1, key="tune.s_seed", persist_state=KEEP)
         run = st.form_submit_button("Run search", icon=":material/play_arrow:", type="primary")
     if not run:
         return None

@@ -30,6 +30,7 @@ from .search_form import (
 )
 from .search_views import Found
 from .text import plain
+from .widgets import KEEP
 
 # The app reports progress itself; Optuna's per-trial INFO lines would flood the server log.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -42,7 +43,7 @@ FOUND = "tune.found"
 def render(specs) -> None:
     mode = st.radio(
         "study", ("Run a search here", "Attach to a running study"), horizontal=True,
-        key="tune.search_mode", label_visibility="collapsed",
+        key="tune.search_mode", persist_state=KEEP, label_visibility="collapsed",
     )  # fmt: skip
     if mode == "Run a search here":
         _search_here(specs)
@@ -124,12 +125,16 @@ class AttachError(ValueError):
 def _attach(specs) -> None:
     left, right = st.columns([3, 2])
     storage = left.text_input(
-        "storage", key="tune.a_storage",
+        "storage", key="tune.a_storage", persist_state=KEEP,
         placeholder="study.journal  or  postgresql+psycopg2://user@host/db",
         help="a journal file on this server (as the workers' --storage), or an Optuna RDB URL",
     ).strip()  # fmt: skip
-    name = right.text_input("study name", key="tune.a_study", help="the workers' --study").strip()
-    watch = st.toggle(f"Watch: reload every {WATCH_SECONDS} s", key="tune.a_watch")
+    name = right.text_input(
+        "study name", key="tune.a_study", persist_state=KEEP, help="the workers' --study"
+    ).strip()
+    watch = st.toggle(
+        f"Watch: reload every {WATCH_SECONDS} s", key="tune.a_watch", persist_state=KEEP
+    )
     st.caption(
         "Workers add trials with `python -m optim_core.search_worker --storage … --study … "
         "--trials N`; this view reads the same storage."

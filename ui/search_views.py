@@ -17,6 +17,7 @@ from viz.search import end_point, trials_figure
 
 from . import sidebar
 from .text import plain
+from .widgets import KEEP
 
 NOTICE = "tune.notice"  # what was loaded into the race, shown once after the rerun
 CHART_CONFIG = {"displaylogo": False, "scrollZoom": False}
@@ -135,11 +136,11 @@ def _loader(found: Found, trials: list, specs, key: str) -> None:
     if st.session_state.get(f"{key}.racer", 0) >= len(specs):
         st.session_state[f"{key}.racer"] = 0
     number_ = st.selectbox(
-        "trial (or click its marker)", list(by_number), key=f"{key}.pick",
+        "trial (or click its marker)", list(by_number), key=f"{key}.pick", persist_state=KEEP,
         format_func=lambda n: _trial_label(by_number[n]),
     )  # fmt: skip
     st.caption(_trial_card(by_number[number_]))
-    i = st.selectbox("racer", range(len(specs)), key=f"{key}.racer",
+    i = st.selectbox("racer", range(len(specs)), key=f"{key}.racer", persist_state=KEEP,
                      format_func=lambda k: specs[k].label)  # fmt: skip
     load_it = st.button(f"Load into racer {i + 1}", key=f"{key}.load", width="stretch",
                         icon=":material/input:", type="primary")  # fmt: skip
@@ -217,7 +218,7 @@ def _best_table(trials) -> None:
 
 def _optuna_views(found: Found, key: str) -> None:
     view = st.segmented_control("Optuna's views", VIEWS, default=VIEWS[0], required=True,
-                                key=f"{key}.view")  # fmt: skip
+                                key=f"{key}.view", persist_state=KEEP)  # fmt: skip
     study = _view_study(found, key)
     params = list(dict.fromkeys(k for t in study.trials for k in varied(t)))
     contour = None
@@ -227,8 +228,8 @@ def _optuna_views(found: Found, key: str) -> None:
             st.caption("A contour needs two numeric parameters; this search varies fewer.")
             return
         a, b = st.columns(2)
-        x = a.selectbox("x", numeric, key=f"{key}.cx")
-        y = b.selectbox("y", [p for p in numeric if p != x], key=f"{key}.cy")
+        x = a.selectbox("x", numeric, key=f"{key}.cx", persist_state=KEEP)
+        y = b.selectbox("y", [p for p in numeric if p != x], key=f"{key}.cy", persist_state=KEEP)
         contour = (x, y)
     if len(study.trials) < 2:
         st.caption("Optuna's views need two completed trials at least.")

@@ -19,7 +19,7 @@ from viz.search import SUGGESTIONS, range_test_figure
 from . import fair_section, search_section
 from .search_views import CHART_CONFIG, NOTICE, apply_setting
 from .text import plain
-from .widgets import seed
+from .widgets import KEEP, seed
 
 SECTIONS = ("LR range test", "Search", "Fair comparison")
 FIGURE_HEIGHT = 430  # px: the curve and the suggestion buttons fit a 1024 x 768 projector
@@ -37,7 +37,7 @@ def render(specs) -> None:
         st.toast(notice, icon=":material/check_circle:")
     section = st.segmented_control(
         "Tune", SECTIONS, default=SECTIONS[0], required=True, key="tune.section",
-        label_visibility="collapsed",
+        persist_state=KEEP, label_visibility="collapsed",
     )  # fmt: skip
     if section == "LR range test":
         range_test_section(specs)
@@ -59,30 +59,34 @@ def range_test_section(specs) -> None:
         st.session_state["tune.racer"] = 0
     left, mid, steps_col, mode_col = st.columns([1.3, 2.2, 0.9, 1.3])
     i = left.selectbox(
-        "racer", range(len(specs)), format_func=lambda k: specs[k].label, key="tune.racer"
+        "racer",
+        range(len(specs)),
+        format_func=lambda k: specs[k].label,
+        key="tune.racer",
+        persist_state=KEEP,
     )
     # A range slider must get its value as an argument: that is what makes it a range.
     lr_min, lr_max = mid.select_slider(
         "lr from … to", DECADES, value=(1e-5, 10.0), format_func=_decade, key="tune.lr_range",
-        help="the sweep's first and last lr",
+        persist_state=KEEP, help="the sweep's first and last lr",
     )  # fmt: skip
     seed("tune.steps", 200)
     steps = steps_col.number_input(
-        "steps", min_value=2, max_value=MAX_STEPS, step=50, key="tune.steps"
+        "steps", min_value=2, max_value=MAX_STEPS, step=50, key="tune.steps", persist_state=KEEP
     )
     seed("tune.mode", "exp")
     mode = mode_col.radio(
-        "sweep", ("exp", "linear"), horizontal=True, key="tune.mode",
+        "sweep", ("exp", "linear"), horizontal=True, key="tune.mode", persist_state=KEEP,
         format_func={"exp": "exponential", "linear": "linear"}.get,
     )  # fmt: skip
     with st.expander("Smoothing and cut-off", expanded=False):
         a, b = st.columns(2)
         seed("tune.beta", 0.98)
         beta = a.number_input("smoothing β (moving average of the loss)", key="tune.beta",
-                              format="%g", step=0.01)  # fmt: skip
+                              persist_state=KEEP, format="%g", step=0.01)  # fmt: skip
         seed("tune.factor", 4.0)
         factor = b.number_input("cut off where the loss exceeds its lowest ×", key="tune.factor",
-                                format="%g", step=0.5)  # fmt: skip
+                                persist_state=KEEP, format="%g", step=0.5)  # fmt: skip
     spec = specs[i]
     try:
         found = _range_test(spec.to_json(), lr_min, lr_max, int(steps), mode, beta, factor)

@@ -7,6 +7,11 @@ import streamlit as st
 
 from common.params import Interval, Options, Pair, Param, Sequence
 
+# The tabs below the race run only while open (surface_page): a widget in one of them keeps
+# its value while another tab is open only if it persists it (Streamlit drops the state of
+# a widget that did not run).
+KEEP = "page"
+
 
 def seed(key: str, value) -> None:
     """Give a widget its starting value once; afterwards the widget owns it."""
