@@ -162,8 +162,9 @@ def _linear(t: np.ndarray, p: dict) -> np.ndarray:
     return s + (e - s) * (np.minimum(n, t) / n)
 
 
-def _constant(t: np.ndarray, lr0: float, p: dict) -> np.ndarray:
-    return np.full(t.shape, lr0, np.float64)
+def _constant(t: np.ndarray, lr0, p: dict) -> np.ndarray:
+    # lr0 may be a column of base lrs (a batch of runs: engines.prepare_batch)
+    return np.full(np.broadcast_shapes(np.shape(lr0), t.shape), lr0, np.float64)
 
 
 def _tenth(steps: int) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from ..optimizers import momentum_value
 from ..spec import RunSpec
@@ -91,36 +92,59 @@ def _fill_group(members: list[RunSpec], index: list[int], C, lr, s0) -> None:
     """The group's rows of C, lr and s0, each evaluated once over (runs, steps)."""
     first = members[0]
     opt, schedule, steps = first.optimizer_def, first.lr_schedule, first.steps
-    h = _columns([dict(m.hyperparameters) for m in members])  # flat: no nested dicts
+    h = _columns([m.hyperparameters for m in members])
     t = np.arange(steps)
     rows = slice(index[0], index[-1] + 1) if index[-1] - index[0] == len(index) - 1 else index
-    # the closed forms take one base lr (not all broadcast over a column of them)
-    lr_fn, params = schedule.definition.lr_fn, schedule.params
-    for i, m in zip(index, members, strict=True):
-        lr[i] = lr_fn(t, m.lr_schedule.lr0, params)
+    lr[rows] = _lrs(schedule.definition.lr_fn, t, [m.lr_schedule for m in members])
     # prepare's momentum: the constant one (a scalar where the whole group shares it), or 0
     # for an optimizer without momentum
     momentum = momentum_value(opt, h)
     with np.errstate(all="ignore"):
         consts = opt.scalars(t + 1.0, 0.0 if momentum is None else momentum, h)
     for k, value in enumerate(consts):
-        C[k][:, rows] = np.broadcast_to(value, (len(members), steps)).T
+        if np.shape(value) == (len(members), steps):
+            # numpy's copy runs its inner loop along the 32 runs, 500 times per row
+            _put(C[k], np.asarray(index), np.ascontiguousarray(value))
+        else:  # a scalar, a row over the steps or a column over the runs
+            C[k][:, rows] = np.broadcast_to(value, (len(members), steps)).T
     for k, value in enumerate(opt.init(h)):
         s0[rows, k] = np.ravel(value) if np.ndim(value) else value
 
 
-def _columns(hs: list[dict]) -> dict:
-    """One dict of hyperparameters for the group: a value all runs share stays as it is (a
-    scalar, so the constants are computed as for one run); others become (runs, 1) columns,
-    and a pair (betas) is a pair of those."""
+def _lrs(lr_fn, t: np.ndarray, schedules: list):
+    """Each run's lr per step: the closed form evaluated once over a column of base lrs,
+    or once per run where it takes only one (it raises, or its shape says so)."""
+    lr0 = _column([s.lr0 for s in schedules])
+    try:
+        out = lr_fn(t, lr0, schedules[0].params)
+        if np.shape(out) in ((len(schedules), t.shape[0]), t.shape):
+            return out
+    except (TypeError, ValueError):
+        pass
+    return np.stack([lr_fn(t, s.lr0, s.params) for s in schedules])
+
+
+def _columns(rows: list[tuple]) -> dict:
+    """One dict of hyperparameters for the group, from each run's (name, value) pairs (a
+    RunSpec's ``hyperparameters``: every name, in one order): a value all runs share stays
+    as it is (a scalar, so the constants are computed as for one run); others become (runs,
+    1) columns, and a pair (betas) is a pair of those."""
     out = {}
-    for key, value in hs[0].items():
-        values = [h[key] for h in hs]
+    for j, (key, value) in enumerate(rows[0]):
+        values = [row[j][1] for row in rows]
         if isinstance(value, tuple):
-            out[key] = tuple(_column([v[j] for v in values]) for j in range(len(value)))
+            out[key] = tuple(_column([v[i] for v in values]) for i in range(len(value)))
         else:
             out[key] = _column(values)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _put(Ck, index, value):
+    """``Ck[:, index[g]] = value[g]``: a (runs, steps) table into a (steps, R) row of C."""
+    for t in range(value.shape[1]):
+        for g in range(value.shape[0]):
+            Ck[t, index[g]] = value[g, t]
 
 
 def _column(values: list):
