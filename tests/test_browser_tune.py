@@ -27,6 +27,25 @@ def main(page):
     return page.locator('[data-testid="stMain"]')
 
 
+def open_search(page):
+    """Tune → Search; its Run search button once the section is drawn."""
+    main(page).get_by_role("radio", name="Search", exact=True).click()
+    run = page.get_by_role("button", name="Run search")
+    run.wait_for(timeout=60_000)
+    return run
+
+
+def run_random_search(page, run, trials: int) -> None:
+    """Set the trials, pick random search, run it and wait for its summary."""
+    main(page).get_by_role("spinbutton", name="trials", exact=True).fill(str(trials))
+    run.scroll_into_view_if_needed()  # room below the sampler for its list (1024x768)
+    main(page).get_by_role("combobox", name="sampler").click()
+    page.get_by_role("option", name="random").click()
+    run.click()
+    page.get_by_text(f"{trials} trials of random search").wait_for(timeout=120_000)
+    settle(page)
+
+
 def test_a_range_test_suggestion_becomes_racer_1_s_lr(server, browser):
     url, _ = server
     page, errors = open_page(browser, f"{url}/?steps=200")
@@ -61,16 +80,7 @@ def test_a_search_s_trial_loads_into_racer_1(server, browser):
     page, errors = open_page(browser, f"{url}/?steps=200")
     page.set_viewport_size({"width": 1280, "height": 800})
     open_tune(page)
-    main(page).get_by_role("radio", name="Search", exact=True).click()
-    run = page.get_by_role("button", name="Run search")
-    run.wait_for(timeout=60_000)
-    trials = main(page).get_by_role("spinbutton", name="trials", exact=True)
-    trials.fill("60")
-    main(page).get_by_role("combobox", name="sampler").click()
-    page.get_by_role("option", name="random").click()
-    run.click()
-    page.get_by_text("60 trials of random search").wait_for(timeout=120_000)
-    settle(page)
+    run_random_search(page, open_search(page), 60)
     assert main(page).get_by_text("60 / 60 trials").count() == 1  # the progress bar finished
     landscape = main(page).locator(".js-plotly-plot").filter(has_text="completed (").first
     landscape.scroll_into_view_if_needed()
@@ -117,8 +127,7 @@ def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
     page, errors = open_page(browser, f"{url}/?steps=200")
     page.set_viewport_size({"width": 1024, "height": 768})
     open_tune(page)
-    main(page).get_by_role("radio", name="Search", exact=True).click()
-    run = page.get_by_role("button", name="Run search")
+    run = open_search(page)
     # the end of the section: the run that drew it is over
     main(page).get_by_text("Each trial races one setting").wait_for(timeout=60_000)
     settle(page, 800)
@@ -131,13 +140,7 @@ def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
     page.get_by_role("option", name="StepLR", exact=True).click()
     page.keyboard.press("Escape")
     main(page).get_by_role("button", name="Remove none").click()
-    trials = main(page).get_by_role("spinbutton", name="trials", exact=True)
-    trials.fill("40")
-    main(page).get_by_role("combobox", name="sampler").click()
-    page.get_by_role("option", name="random").click()
-    run.click()
-    page.get_by_text("40 trials of random search").wait_for(timeout=120_000)
-    settle(page)
+    run_random_search(page, run, 40)
     assert main(page).get_by_text("schedule (StepLR: 2 parameters)").count() == 1
     pick = main(page).get_by_label("trial (or click its marker)")
     best = pick.input_value()  # e.g. "#17 Adam · StepLR · loss 3.1e-6"
@@ -171,17 +174,7 @@ def test_the_tune_and_basins_settings_survive_a_visit_to_another_tab(server, bro
     page, errors = open_page(browser, f"{url}/?steps=200")
     page.set_viewport_size({"width": 1024, "height": 768})
     open_tune(page)
-    main(page).get_by_role("radio", name="Search", exact=True).click()
-    run = page.get_by_role("button", name="Run search")
-    run.wait_for(timeout=60_000)
-    trials = main(page).get_by_role("spinbutton", name="trials", exact=True)
-    trials.fill("40")
-    run.scroll_into_view_if_needed()  # room below the sampler for its list (1024x768)
-    main(page).get_by_role("combobox", name="sampler").click()
-    page.get_by_role("option", name="random").click()
-    run.click()
-    page.get_by_text("40 trials of random search").wait_for(timeout=120_000)
-    settle(page)
+    run_random_search(page, open_search(page), 40)
     page.get_by_role("tab", name="Basins").click()
     colour = main(page).get_by_role("radio", name="steps", exact=True)
     colour.wait_for(timeout=60_000)
