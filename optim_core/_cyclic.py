@@ -206,6 +206,7 @@ CYCLIC = ScheduleDef(
         "step_size_up": max(1, steps // 8),
     },
     not_a_phase=_OWNS_LR,
+    sets_own_lr=True,
 )
 
 
@@ -237,4 +238,5 @@ ONE_CYCLE = ScheduleDef(
     ui_defaults=lambda steps, lr: {"max_lr": lr * 2, "total_steps": max(4, steps)},
     steps_check=check_onecycle_steps,
     not_a_phase=_OWNS_LR,
+    sets_own_lr=True,
 )

@@ -72,6 +72,7 @@ class ScheduleDef:
     steps_check: Callable | None = None  # (params, steps): raises if it cannot run that long
     not_a_phase: str = ""  # why it cannot be a SequentialLR phase, "" if it can
     loss_driven: bool = False  # the lr follows the loss: engines run it from each step's loss
+    sets_own_lr: bool = False  # its params set the lr (max_lr, ...): the optimizer's is unused
     # (steps, lr_low, lr_high) -> {parameter: Range, or a value every trial uses}: what a
     # search varies for a run of ``steps`` whose lr the user searches in [lr_low, lr_high]
     # (a schedule that sets its own lr takes that range for it). None: not worth searching.

@@ -3,8 +3,9 @@
 A space maps names to dimensions (``Float``, ``Int``, ``Choice``): ``optimizer``,
 ``schedule``, a hyperparameter of one of the optimizers (``beta1``/``beta2`` for the two
 entries of ``betas``), or ``<Schedule>.<parameter>``. A hyperparameter is drawn only when the
-trial's optimizer has it, a schedule parameter only when the trial's schedule is its schedule
-(a conditional space, which TPE handles). ``schedule_space`` builds the schedule entries from
+trial's optimizer has it (the lr not where the trial's schedule sets its own), a schedule
+parameter only when the trial's schedule is its schedule (a conditional space, which TPE
+handles). ``schedule_space`` builds the schedule entries from
 each schedule's own default ranges (``ScheduleDef.search_ranges``).
 
 Building each trial's spec through RunSpec's full validation cost ~45 µs, as much as the run
@@ -228,6 +229,8 @@ class TrialSpecs:
         opt = pick("optimizer", space["optimizer"]) if "optimizer" in space else base.optimizer
         schedule = pick("schedule", space["schedule"]) if "schedule" in space else base.schedule
         names = {p.name for p in OPTIMIZERS[opt].params}
+        if SCHEDULES[schedule].sets_own_lr:  # the optimizer's lr would be drawn for nothing
+            names.discard("lr")
         h, betas, params = {}, {}, {}
         for key, dim in space.items():
             owner, _, param = key.partition(".")

@@ -139,6 +139,13 @@ def test_the_app_s_lr_range_is_the_peak_lr_of_schedules_that_set_their_own():
     study = search(base, space, "random", n_trials=60, batch=60, seed=2)
     one_cycle = [t for t in study.trials if t.params["schedule"] == "OneCycleLR"]
     assert one_cycle and all(t.state == TrialState.COMPLETE for t in study.trials)
+    # the optimizer's lr means nothing where the schedule sets its own: it is not drawn (a
+    # trial card showing one would mislead, and TPE would model noise)
+    for t in study.trials:
+        own = SCHEDULES[t.params["schedule"]].sets_own_lr
+        assert ("lr" in t.params) != own, t.params
+    assert SCHEDULES["OneCycleLR"].sets_own_lr and SCHEDULES["CyclicLR"].sets_own_lr
+    assert sum(d.sets_own_lr for d in SCHEDULES.values()) == 2
     for t in one_cycle:
         spec = spec_for(t, space, base)
         peak = max(spec.lr_schedule.lr(range(200)))
