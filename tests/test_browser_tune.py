@@ -148,6 +148,12 @@ def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
     card = main(page).get_by_text(re.compile(r"StepLR\.step_size = \d+")).first.inner_text()
     step_size = re.search(r"StepLR\.step_size = (\d+)", card).group(1)
     gamma = float(re.search(r"StepLR\.gamma = ([\d.e-]+)", card).group(1))
+    # the best trials' table heads a schedule's parameters by their own names: the full key
+    # was cut to "StepLR.step_s" at 1024 px
+    table = main(page).locator('[data-testid="stDataFrame"]').last
+    table.scroll_into_view_if_needed()
+    headers = table.locator('[role="columnheader"]').all_text_contents()  # the grid's a11y table
+    assert {"step_size", "gamma"} <= {h.strip() for h in headers}, headers
     shot(page, "tune-04-schedule-search")
     main(page).get_by_role("button", name="Load into racer 1").click()
     page.get_by_text(f"{best.split()[0].replace('#', 'Trial ')} loaded into racer 1").wait_for(

@@ -1,6 +1,7 @@
 """What a study shows: its trials on the landscape, one click to race a trial, the best trials
 as a table, and Optuna's own Plotly views. Shared by a search run here and an attached one."""
 
+from collections import Counter
 from dataclasses import dataclass
 
 import optuna
@@ -210,10 +211,22 @@ def _best_table(trials) -> None:
          "final loss": number(t.value), "steps": str(t.user_attrs.get("steps", MISSING))}
         for t in best
     ]  # fmt: skip
-    small = st.column_config.TextColumn(width="small")
     st.markdown(f"**Best {len(best)} trials**")
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={k: small for k in rows[0]})  # fmt: skip
+    st.dataframe(rows, hide_index=True, width="stretch", column_config=_headers(rows[0]))
+
+
+def _headers(row: dict) -> dict:
+    """Narrow columns; a schedule's parameter headed by its own name ("max_lr", the full key
+    in its tooltip) where no other column has that name: "OneCycleLR.max_lr" was cut to
+    "OneCycleLR.ma" on a 1024 px screen."""
+    short = {k: k.partition(".")[2] or k for k in row}
+    counts = Counter(short.values())
+    return {
+        k: st.column_config.TextColumn(
+            short[k] if counts[short[k]] == 1 else k, width="small", help=k if "." in k else None
+        )
+        for k in row
+    }
 
 
 def _optuna_views(found: Found, key: str) -> None:
