@@ -84,7 +84,8 @@ def _group(spec: RunSpec, alone: dict):
         alone[key] = bool(schedule.plateau) or schedule.momentum(np.arange(1)) is not None
     if alone[key]:
         return None
-    flags = tuple((k, v) for k, v in spec.hyperparameters if isinstance(v, bool))
+    # the names too: _columns reads the runs' (name, value) pairs position by position
+    flags = tuple((k, v) if isinstance(v, bool) else k for k, v in spec.hyperparameters)
     return spec.optimizer, flags, *key
 
 
