@@ -198,6 +198,11 @@ def test_the_tune_and_basins_settings_survive_a_visit_to_another_tab(server, bro
     page.get_by_role("tab", name="Basins").click()
     settle(page)
     assert main(page).get_by_role("radio", name="steps", exact=True).is_checked()
+    page.get_by_role("tab", name="Tune").click()
+    settle(page)
+    # a kept value beside a widget's own default: no warning from Streamlit about it
+    assert main(page).get_by_text("default value").count() == 0
+    assert main(page).locator('[data-testid="stAlert"]').count() == 0
     no_tracebacks(page)
     assert not errors, errors
     page.close()
