@@ -121,6 +121,18 @@ def no_tracebacks(page) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
+def finish(page, errors: list) -> None:
+    """A test's end: no traceback on the page, no page or console error, the page closed."""
+    no_tracebacks(page)
+    assert not errors, errors
+    page.close()
+
+
+def main(page):
+    """The page's main area (not the sidebar)."""
+    return page.locator('[data-testid="stMain"]')
+
+
 def test_a_custom_formula_from_a_link_races_and_exports(server, browser):
     url, _ = server
     link = f"{url}/?surface=custom&formula=min(x%5E2%2By%5E2%2C(x-2)%5E2%2B0.5)%2B0.1*y%5E2"
@@ -216,9 +228,7 @@ def test_a_click_on_a_sensitivity_cell_loads_that_setting(server, browser):
     settle(page)
     loaded = float(racer_lr(page).input_value())
     assert f"lr = {loaded:.3g}" in clicked and loaded != float(before), (clicked, loaded)
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_the_same_point_clicked_again_after_typing_a_start_moves_it(server, browser):
@@ -261,9 +271,7 @@ def test_add_shows_icons_and_races_a_different_optimizer(server, browser):
     optimizers = [c.input_value() for c in bar.get_by_role("combobox", name="optimizer").all()]
     assert optimizers[0] == "SGD" and optimizers[-1] not in ("SGD", "Adam", "RMSprop"), optimizers
     shot(page, "09-added-racer")
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_a_lesson_link_selects_the_lesson_and_an_edit_shows_in_the_banner(server, browser):
@@ -278,9 +286,7 @@ def test_a_lesson_link_selects_the_lesson_and_an_edit_shows_in_the_banner(server
     settle(page)
     legend = race_plot(page).locator(".legend").text_content()
     assert "lr = 0.05" not in legend and "0.2" in legend
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def _boxes_overlap(a, b) -> bool:
@@ -399,9 +405,7 @@ def test_the_model_mode_trains_and_animates_boundaries_and_the_plane(server, bro
     assert plane.locator("canvas.race-overlay").count() == 1
     box = plane.locator("image").first.bounding_box()
     assert box and box["width"] > 100
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_an_uploaded_csv_trains_in_the_model_mode(server, browser, tmp_path):

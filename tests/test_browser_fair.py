@@ -4,7 +4,8 @@ test_browser.py's."""
 
 import pytest
 from test_browser import (  # fixtures (server, browser) are conftest.py's
-    no_tracebacks,
+    finish,
+    main,
     open_page,
     settle,
     shot,
@@ -12,10 +13,6 @@ from test_browser import (  # fixtures (server, browser) are conftest.py's
 )
 
 pytestmark = pytest.mark.browser
-
-
-def main(page):
-    return page.locator('[data-testid="stMain"]')
 
 
 def choose(page, box, option: str) -> None:
@@ -73,6 +70,4 @@ def test_a_fair_comparison_runs_and_its_tuned_settings_race(server, browser):  #
     assert labels == [f"{name} tuned" for name in ranked], labels
     assert page.locator(".js-plotly-plot image").first.is_visible()  # the race reran
     shot(page, "fair-02-raced")
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)

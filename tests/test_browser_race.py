@@ -7,7 +7,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from test_browser import no_tracebacks, open_page, race_plot, shot, wait_for_last_frame
+from test_browser import finish, open_page, race_plot, shot, wait_for_last_frame
 
 from optim_core.config import LabConfig, Racer
 from optim_core.engines import numba_engine
@@ -79,9 +79,7 @@ def test_the_page_frames_are_the_race_figures_frames(server, browser):
             assert end == pytest.approx(traj.positions[index], rel=1e-6, abs=1e-6)
             assert at == pytest.approx([marker["x"][0], marker["y"][0]], rel=1e-5, abs=1e-6)
             assert symbol == marker["marker"]["symbol"]
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_play_draws_whole_paths_on_the_canvas_and_ends_on_the_race(server, browser):
@@ -110,9 +108,7 @@ def test_play_draws_whole_paths_on_the_canvas_and_ends_on_the_race(server, brows
     lengths = page.evaluate(PLOTLY_PATH_LENGTHS)
     assert lengths == [min(int(t.stop_step), int(t.last_finite)) + 1 for _, t in runs]
     assert page.evaluate(f"{RACE_STATE}.shown")[0][1] >= step
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_the_slider_shows_a_step_and_a_new_start_redraws_the_race(server, browser):
@@ -136,9 +132,7 @@ def test_the_slider_shows_a_step_and_a_new_start_redraws_the_race(server, browse
     payload = page.evaluate(f"JSON.stringify({RACE_STATE}.play_)")
     assert len(json.loads(payload)["runs"]) == 3
     assert np.isfinite(page.evaluate(first))
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_hovering_the_surface_shows_its_value_and_a_hidden_run_stays_hidden(server, browser):
@@ -168,6 +162,4 @@ def test_hovering_the_surface_shows_its_value_and_a_hidden_run_stays_hidden(serv
           return n; }"""
     )
     assert orange == 0
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)

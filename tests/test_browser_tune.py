@@ -5,7 +5,8 @@ import re
 
 import pytest
 from test_browser import (  # fixtures (server, browser) are conftest.py's
-    no_tracebacks,
+    finish,
+    main,
     open_page,
     racer_lr,
     settle,
@@ -21,10 +22,6 @@ def open_tune(page) -> None:
     page.get_by_role("tab", name="Tune").click()
     page.get_by_text("Use a suggestion").first.wait_for(timeout=60_000)
     settle(page, 800)
-
-
-def main(page):
-    return page.locator('[data-testid="stMain"]')
 
 
 def open_search(page):
@@ -43,6 +40,15 @@ def run_random_search(page, run, trials: int) -> None:
     page.get_by_role("option", name="random").click()
     run.click()
     page.get_by_text(f"{trials} trials of random search").wait_for(timeout=120_000)
+    settle(page)
+
+
+def load_into_racer_1(page, trial: str) -> None:
+    """Press "Load into racer 1" for the picked ``trial`` ("#17 Adam · ...") and wait for
+    the toast that follows the rerun."""
+    main(page).get_by_role("button", name="Load into racer 1").click()
+    name = trial.split()[0].replace("#", "Trial ")
+    page.get_by_text(f"{name} loaded into racer 1").wait_for(timeout=60_000)
     settle(page)
 
 
@@ -70,9 +76,7 @@ def test_a_range_test_suggestion_becomes_racer_1_s_lr(server, browser):
     settle(page)
     assert f"{float(racer_lr(page).input_value()):.3g}" == f"{float(wanted):.3g}"
     assert page.locator(".js-plotly-plot image").first.is_visible()  # the race reran
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_a_search_s_trial_loads_into_racer_1(server, browser):
@@ -108,18 +112,12 @@ def test_a_search_s_trial_loads_into_racer_1(server, browser):
     page.get_by_role("option", name=best).click()
     settle(page)
     optimizer = re.match(r"#\d+ (\w+)", best).group(1)
-    main(page).get_by_role("button", name="Load into racer 1").click()
-    page.get_by_text(f"{best.split()[0].replace('#', 'Trial ')} loaded into racer 1").wait_for(
-        timeout=60_000
-    )  # the toast after the rerun
-    settle(page)
+    load_into_racer_1(page, best)
     chosen = sidebar(page).get_by_role("combobox", name="optimizer").first.input_value()
     assert chosen == optimizer, (chosen, best)
     assert float(racer_lr(page).input_value()) == pytest.approx(float(row[2]), rel=1e-2)
     shot(page, "tune-03-trial-loaded")
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
@@ -155,11 +153,7 @@ def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
     headers = table.locator('[role="columnheader"]').all_text_contents()  # the grid's a11y table
     assert {"step_size", "gamma"} <= {h.strip() for h in headers}, headers
     shot(page, "tune-04-schedule-search")
-    main(page).get_by_role("button", name="Load into racer 1").click()
-    page.get_by_text(f"{best.split()[0].replace('#', 'Trial ')} loaded into racer 1").wait_for(
-        timeout=60_000
-    )  # the toast after the rerun
-    settle(page)
+    load_into_racer_1(page, best)
     schedule = sidebar(page).get_by_role("combobox", name="lr schedule").first
     assert schedule.input_value() == "StepLR"
     assert sidebar(page).get_by_label("step_size", exact=True).first.input_value() == step_size
@@ -167,9 +161,7 @@ def test_a_searched_schedule_loads_into_racer_1_s_sidebar(server, browser):
     assert shown_gamma == pytest.approx(gamma, rel=5e-3)  # the card shows three digits
     schedule.scroll_into_view_if_needed()
     shot(page, "tune-05-schedule-loaded")
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
 
 
 def test_the_tune_and_basins_settings_survive_a_visit_to_another_tab(server, browser):
@@ -203,6 +195,4 @@ def test_the_tune_and_basins_settings_survive_a_visit_to_another_tab(server, bro
     # a kept value beside a widget's own default: no warning from Streamlit about it
     assert main(page).get_by_text("default value").count() == 0
     assert main(page).locator('[data-testid="stAlert"]').count() == 0
-    no_tracebacks(page)
-    assert not errors, errors
-    page.close()
+    finish(page, errors)
