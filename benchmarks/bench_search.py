@@ -103,8 +103,8 @@ def best_of(repeats: int, fn, *args) -> tuple:
 
 def main(quick: bool = False) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    search(BASE, SPACE, "random", n_trials=2, batch=2)  # compile / load the kernels
-    numba_engine.run(BASE)
+    numba_engine.warm_settings([BASE])  # compile / load the kernels
+    numba_engine.warm_up([BASE])
     print(f"search: {BASE.optimizer} on {BASE.surface}, {BASE.steps} steps, in-memory storage")
     print(f"{'sampler':8} {'trials':>6} {'mode':22} {'trials/s':>9} {'engine':>7} {'specs':>6} "
           f"{'optuna':>7}")  # fmt: skip

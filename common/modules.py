@@ -27,9 +27,9 @@ def generated_module(folder: str, name: str, source: str) -> ModuleType:
         base = pathlib.Path(numba.config.CACHE_DIR or tempfile.gettempdir()) / folder
         base.mkdir(parents=True, exist_ok=True)
         path = base / f"{name}.py"
-        if not path.exists() or path.read_text() != source:
+        if not path.exists() or path.read_text(encoding="utf-8") != source:
             fd, tmp = tempfile.mkstemp(dir=base, suffix=".tmp")
-            with os.fdopen(fd, "w") as out:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:  # Python reads source as UTF-8
                 out.write(source)
             os.replace(tmp, path)
         spec = importlib.util.spec_from_file_location(name, path)

@@ -4,6 +4,7 @@ result drawn through the formula interpreter while its own kernel compiles."""
 import importlib.util
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -141,6 +142,34 @@ def test_a_pair_not_loaded_answers_through_the_interpreter_then_switches(monkeyp
         assert (r.status, r.stop_step) == (reference.status, reference.stop_step)
 
 
+def test_a_first_search_of_a_pair_runs_one_at_a_time_while_its_batch_kernel_loads(
+    monkeypatch,
+):
+    """A process that has not loaded a pair's batch kernel (~4 s to compile, ~0.5 s to load)
+    answers ``run_settings`` through single runs, the same ends bit for bit, and loads the
+    batch kernel on the compile thread for the calls after."""
+    base = RunSpec(surface="levy13", optimizer="Adamax", steps=300)
+    specs = [base.with_(hyperparameters={"lr": float(lr)}) for lr in np.geomspace(1e-3, 1e3, 24)]
+    numba_engine.warm_settings(specs)
+    reference = numba_engine.run_settings(specs)  # through the batch kernel, loaded above
+    fresh = _fresh_kernels(base, monkeypatch)
+    assert not fresh.batch_final_each.signatures
+    singles = []
+    real_run = numba_engine.run
+    monkeypatch.setattr(numba_engine, "run", lambda s: singles.append(s) or real_run(s))
+    first = numba_engine.run_settings(specs)
+    assert len(singles) == len(specs)
+    background.wait(timeout=120)
+    stats = fresh.batch_final_each.stats  # loaded from the disk cache, on the compile thread
+    assert (sum(stats.cache_hits.values()), sum(stats.cache_misses.values())) == (1, 0)
+    second = numba_engine.run_settings(specs)
+    assert len(singles) == len(specs)  # no single run more: the batch kernel took them
+    for got in (first, second):
+        for field in ("final", "final_loss", "status", "stop_step"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(reference, field))
+    assert {int(s) for s in reference.status} == {0, 2}  # runs that diverge and ones that do not
+
+
 def test_the_compile_thread_takes_each_kernel_once():
     calls = []
     release = threading.Event()
@@ -198,3 +227,24 @@ def test_after_the_warm_command_every_first_visit_kernel_loads_without_compiling
     assert rows
     for surface, optimizer, hits, misses in rows:
         assert (hits, misses) == (1, 0), f"{surface}/{optimizer}: {hits} loads, {misses} compiles"
+
+
+def test_a_pair_module_is_generated_under_an_ascii_locale(tmp_path, monkeypatch):
+    """The kernel template has non-ASCII text (∇f(θ)); reading and writing it with the
+    locale's encoding failed under LC_CTYPE=C (a test before it had set that locale)."""
+    import locale
+
+    from common import modules
+    from optim_core.engines import codegen
+
+    monkeypatch.setattr(modules.numba.config, "CACHE_DIR", str(tmp_path))
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert locale.getpreferredencoding(False).lower() in {"ansi_x3.4-1968", "ascii"}
+        update = OPTIMIZERS["SGD"].update
+        surface = SURFACES["booth"]
+        module = codegen._pair_module.__wrapped__(surface.f, surface.grad, update, 9, 0, 0, 1)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    assert "θ" in pathlib.Path(module.__file__).read_text(encoding="utf-8")

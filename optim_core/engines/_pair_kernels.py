@@ -2,8 +2,8 @@
 
 This file is a template. ``codegen.pair_module`` writes a copy per pair with the bindings
 block below rewritten, so ``f``, ``grad`` and ``update`` are module globals: Numba then
-inlines them (the batch kernel vectorises) and its file-based ``cache=True`` works across
-processes, which it does not for functions passed as arguments. As it stands the file is the
+compiles them into the kernels, and its file-based ``cache=True`` works across processes,
+which it does not for functions passed as arguments. As it stands the file is the
 Rosenbrock / Adam pair, so it imports, lints and runs like any module.
 
 A pair compiled with ``SAM = 1`` steps with sharpness-aware minimisation around the optimizer
@@ -142,11 +142,12 @@ def batch_final(a, starts, s0, C, lr, noise, rho, limits, block):
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def batch_final_each(a, starts, s0, C, lr, noise, rho, limits, block):
-    """``batch_final`` where every run has its own constants (a search's trials, sensitivity
-    maps), the run axis last so that a block's lanes read theirs side by side: ``C`` (K, T,
-    R), ``lr`` (T, R), ``noise`` (T, 2, R); ``s0`` (R, 3) and ``rho`` (R,)."""
-    runs, steps = starts.shape[0], lr.shape[0]
+def batch_final_each(a, starts, s0, C, at, steps, noise, rho, limits, block):
+    """``batch_final`` where every run has its own constants (a search's trials), laid out as
+    ``prepare_batch.Settings`` describes: ``C`` (rows, R) holds the constants and the lr as
+    rows over the runs, ``at`` (N_CONSTANTS + 1, 2) where each starts and whether it changes
+    with the step; ``noise`` (steps or 1, 2, R); ``s0`` (R, 3) and ``rho`` (R,)."""
+    runs = starts.shape[0]
     final = np.empty((runs, 2))
     final_loss = np.empty(runs)
     status = np.zeros(runs, np.int8)
@@ -154,7 +155,7 @@ def batch_final_each(a, starts, s0, C, lr, noise, rho, limits, block):
     for b in prange((runs + block - 1) // block):
         lo = b * block
         hi = min(lo + block, runs)
-        work = _advance_lanes(a, starts, s0, C, lr, noise, rho, limits, lo, hi)
+        work = _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi)
         for i in range(hi - lo):
             r = lo + i
             final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
@@ -221,7 +222,8 @@ _POS, _SX, _SY, _ALIVE, _STOP, _STATUS, _FX, _FY, _ROWS = 0, 4, 7, 10, 11, 12, 1
 def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
     """A block of runs, structure of arrays, returning the work array (rows above).
 
-    Each step is one vectorised loop over the block: the update, plus a cheap test that is
+    Each step is one loop over the block (structure of arrays, one run per lane; LLVM
+    leaves it scalar on numba 0.68, see README): the update, plus a cheap test that is
     true whenever a run may stop at this step (it left the box, its loss is not finite, or
     its gradient is within ``tol``; the loss is evaluated only for surfaces that may
     overflow inside the box, see ``CHECK_LOSS``). Only at the steps where that test fires
@@ -252,10 +254,14 @@ def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _advance_lanes(a, starts, s0, C, lr, noise, rho, limits, lo, hi):
+def _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi):
     """``_advance_block`` for runs ``lo:hi`` of ``batch_final_each``, each lane with its own
-    constants, lr, noise and SAM radius (the same stop rules, the same work array)."""
-    n, steps = hi - lo, lr.shape[0]
+    constants, lr, noise and SAM radius (the same stop rules, the same work array).
+
+    The block's constants of the step are gathered into ``now`` (N_CONSTANTS + 1, lanes), the
+    lr last: a constant that each run keeps is copied there once, one that changes at every
+    step."""
+    n = hi - lo
     box = (limits[0], limits[1], limits[2], limits[3])
     params = _surface(a)
     w = np.zeros((_ROWS, n))
@@ -266,17 +272,24 @@ def _advance_lanes(a, starts, s0, C, lr, noise, rho, limits, lo, hi):
             w[_SY + k, i] = s0[lo + i, k]
     w[_ALIVE] = 1.0
     w[_STOP] = steps
+    now = np.empty((at.shape[0], n))
+    for k in range(at.shape[0]):
+        now[k] = C[at[k, 0], lo:hi]
+    noisy = noise.shape[0] > 1
     for t in range(steps):
+        for k in range(at.shape[0]):
+            if at[k, 1]:
+                now[k] = C[at[k, 0] + t, lo:hi]
+        tn = t if noisy else 0
         src = _POS + 2 * (t & 1)
         dst = 2 * _POS + 2 - src
         maybe = 0
         for i in range(n):
-            r = lo + i
-            c, lr_t = to_fixed_tuple(C[:, t, r], N_CONSTANTS), lr[t, r]
-            ex, ey = noise[t, 0, r], noise[t, 1, r]
-            maybe += _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho[r], box)
+            c, lr_t = to_fixed_tuple(now[:N_CONSTANTS, i], N_CONSTANTS), now[N_CONSTANTS, i]
+            ex, ey = noise[tn, 0, lo + i], noise[tn, 1, lo + i]
+            maybe += _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho[lo + i], box)
         if maybe:
-            _stop_runs(a, w, src, dst, noise[t, :, lo:hi], limits, t)
+            _stop_runs(a, w, src, dst, noise[tn, :, lo:hi], limits, t)
     _finish(w, steps)
     return w
 

@@ -85,5 +85,7 @@ def _pair_module(
     sam: bool,
 ) -> ModuleType:
     sizes = (n_constants, n_params, int(check_loss), int(sam))
-    source = _BINDINGS.sub(_bindings(f, grad, update, *sizes), _TEMPLATE.read_text())
+    source = _BINDINGS.sub(
+        _bindings(f, grad, update, *sizes), _TEMPLATE.read_text(encoding="utf-8")
+    )
     return generated_module("pairs", _module_name(f, update, *sizes), source)

@@ -180,13 +180,37 @@ def run_settings(specs: Sequence[RunSpec]) -> BatchResult:
     if any(s.lr_schedule.plateau for s in specs):
         return _batch_from_trajectories(run_many(specs))
     b = prepare_settings(specs)
-    p0 = b.first
-    # blocks of at most DEFAULT_BLOCK lanes, at least two per thread so that threads balance
-    block = min(DEFAULT_BLOCK, max(LANES, -(-len(specs) // (2 * numba.get_num_threads()))))
-    final, final_loss, status, stop = _kernels(p0, bool((b.rho > 0.0).any())).batch_final_each(
-        p0.a, b.starts, b.s0, b.C, b.lr, b.noise, b.rho, p0.limits, block
-    )
+    kernel = _batch_kernel(b)
+    if not kernel.signatures:
+        # This process has not loaded the pair's batch kernel yet: compiling it takes ~4 s
+        # (loading it from the disk cache ~0.5 s), which a first search would wait for. The
+        # runs go one at a time meanwhile (the same ends bit for bit) and the kernel compiles
+        # on the background thread, after them (see ``run``); later calls use it.
+        result = _batch_from_trajectories([run(s) for s in specs])
+        background.compile_later(kernel, *_batch_args(prepare_settings(specs[:1])))
+        return result
+    final, final_loss, status, stop = kernel(*_batch_args(b))
     return BatchResult(final, final_loss, status, stop)
+
+
+def _batch_kernel(b):
+    return _kernels(b.first, bool((b.rho > 0.0).any())).batch_final_each
+
+
+def _batch_args(b) -> tuple:
+    """``batch_final_each``'s arguments for the prepared runs ``b``."""
+    runs = b.starts.shape[0]
+    # blocks of at most DEFAULT_BLOCK lanes, at least two per thread so that threads balance
+    block = min(DEFAULT_BLOCK, max(LANES, -(-runs // (2 * numba.get_num_threads()))))
+    p0 = b.first
+    return p0.a, b.starts, b.s0, b.C, b.at, b.steps, b.noise, b.rho, p0.limits, block
+
+
+def warm_settings(specs: Sequence[RunSpec]) -> None:
+    """Load (or compile) the batch kernel ``run_settings`` takes for these specs, here and
+    now (tests, benchmarks)."""
+    b = prepare_settings(specs)
+    _batch_kernel(b)(*_batch_args(b))
 
 
 def _per_tol(specs: Sequence[RunSpec], tols: set) -> BatchResult:

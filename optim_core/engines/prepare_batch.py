@@ -21,23 +21,31 @@ from ..optimizers import momentum_value
 from ..spec import RunSpec
 from .prepare import Prepared, _per_step, gradient_noise, prepare
 
-# Runs evaluated together: each temporary (CHUNK, steps) array of a 500-step run stays below
-# malloc's 128 KiB mmap threshold and in cache; the temporaries of a whole batch of 256 (1 MB
-# each, fresh pages at every call) made the constants 3x as slow.
-CHUNK = 32
+# Runs evaluated together: the temporaries of a chunk of a 500-step run (256 KiB each) stay in
+# cache. Measured per run for Adam: 7.1 us in chunks of 32 (numpy's per-call cost), 5.5 in
+# chunks of 64, 8 in chunks of 128, 19 in chunks of 256 (1 MiB temporaries).
+CHUNK = 64
 
 
 @dataclass(frozen=True, eq=False)
 class Settings:
-    """The arrays of ``R`` runs; in those read at every step the run axis is last, so that
-    the lanes of a kernel block (one run each) read them side by side."""
+    """The arrays of ``R`` runs, the run axis last so that the lanes of a kernel block (one run
+    each) read theirs side by side.
+
+    ``C`` holds the optimizer's per-step constants and then the lr, as rows over the runs.
+    Constant ``k`` (``k = K`` the lr) starts at row ``at[k, 0]``; ``at[k, 1]`` is 1 where it
+    changes with the step (row ``at[k, 0] + t`` at step ``t``) and 0 where each run keeps one
+    value (that one row at every step). Adam's betas and eps, or a constant lr, then take one
+    row instead of one per step, which the kernel would read at every step.
+    """
 
     first: Prepared  # the first run's: surface, optimizer, surface parameters, limits
     starts: np.ndarray  # (R, 2)
     s0: np.ndarray  # (R, N_STATE)
-    C: np.ndarray  # (K, steps, R)
-    lr: np.ndarray  # (steps, R)
-    noise: np.ndarray  # (steps, 2, R)
+    C: np.ndarray  # (rows, R)
+    at: np.ndarray  # (K + 1, 2) int64
+    steps: int
+    noise: np.ndarray  # (steps, 2, R), or (1, 2, R) of zeros when no run has noise
     rho: np.ndarray  # (R,) SAM radii
 
 
@@ -45,22 +53,22 @@ def prepare_settings(specs: Sequence[RunSpec]) -> Settings:
     """The stacked arrays of ``specs``, which share surface, optimizer, steps and tol."""
     first = prepare(specs[0])
     runs, steps = len(specs), specs[0].steps
-    C = np.empty((first.C.shape[0], steps, runs))
-    lr = np.empty((runs, steps))
     s0 = np.empty((runs, first.s0.shape[0]))
-    groups, alone = defaultdict(list), {}
+    groups, alone, parts = defaultdict(list), {}, []
     for i, spec in enumerate(specs):
         groups[_group(spec, alone)].append(i)
     for key, index in groups.items():
         if key is None:
             for i in index:
-                lr[i], _, _, C[:, :, i], s0[i] = _per_step(specs[i])
+                lr, _, _, C, s0[i] = _per_step(specs[i])
+                parts.append(([i], [*C, lr]))
             continue
         for lo in range(0, len(index), CHUNK):
             part = index[lo : lo + CHUNK]
-            _fill_group([specs[i] for i in part], part, C, lr, s0)
+            parts.append((part, _group_values([specs[i] for i in part], part, s0)))
+    C, at = _layout(parts, runs, steps)
     if all(s.noise == 0.0 for s in specs):
-        noise = np.zeros((steps, 2, runs))
+        noise = np.zeros((1, 2, runs))
     else:
         noise = np.stack([gradient_noise(s) for s in specs], axis=-1)
     return Settings(
@@ -68,7 +76,8 @@ def prepare_settings(specs: Sequence[RunSpec]) -> Settings:
         starts=np.array([s.start for s in specs], dtype=np.float64),
         s0=s0,
         C=C,
-        lr=np.ascontiguousarray(lr.T),
+        at=at,
+        steps=steps,
         noise=noise,
         rho=np.array([s.sam_rho for s in specs], dtype=np.float64),
     )
@@ -85,31 +94,69 @@ def _group(spec: RunSpec, alone: dict):
     if alone[key]:
         return None
     # the names too: _columns reads the runs' (name, value) pairs position by position
-    flags = tuple((k, v) if isinstance(v, bool) else k for k, v in spec.hyperparameters)
-    return spec.optimizer, flags, *key
+    pairs = spec.hyperparameters
+    names, values = zip(*pairs, strict=True) if pairs else ((), ())
+    flags = _FLAGS.get(names)
+    if flags is None:
+        flags = _FLAGS[names] = [j for j, v in enumerate(values) if isinstance(v, bool)]
+    return spec.optimizer, names, tuple([values[j] for j in flags]), *key
 
 
-def _fill_group(members: list[RunSpec], index: list[int], C, lr, s0) -> None:
-    """The group's rows of C, lr and s0, each evaluated once over (runs, steps)."""
+_FLAGS: dict[tuple, list] = {}  # the positions of the flags, per tuple of hyperparameter names
+
+
+def _group_values(members: list[RunSpec], index: list[int], s0) -> list:
+    """The group's constants and lr (each a scalar, a column over the runs, a row over the
+    steps or a (runs, steps) table), each evaluated once; its rows of ``s0`` written."""
     first = members[0]
     opt, schedule, steps = first.optimizer_def, first.lr_schedule, first.steps
     h = _columns([m.hyperparameters for m in members])
     t = np.arange(steps)
-    rows = slice(index[0], index[-1] + 1) if index[-1] - index[0] == len(index) - 1 else index
-    lr[rows] = _lrs(schedule.definition.lr_fn, t, [m.lr_schedule for m in members])
+    lr = _lrs(schedule.definition.lr_fn, t, [m.lr_schedule for m in members])
+    if np.ndim(lr) and (lr == lr[..., :1]).all():  # a constant lr: one value per run
+        lr = lr[..., :1]
     # prepare's momentum: the constant one (a scalar where the whole group shares it), or 0
     # for an optimizer without momentum
     momentum = momentum_value(opt, h)
     with np.errstate(all="ignore"):
         consts = opt.scalars(t + 1.0, 0.0 if momentum is None else momentum, h)
-    for k, value in enumerate(consts):
-        if np.shape(value) == (len(members), steps):
-            # numpy's copy runs its inner loop along the 32 runs, 500 times per row
-            _put(C[k], np.asarray(index), np.ascontiguousarray(value))
-        else:  # a scalar, a row over the steps or a column over the runs
-            C[k][:, rows] = np.broadcast_to(value, (len(members), steps)).T
+    rows = _rows(index)
     for k, value in enumerate(opt.init(h)):
         s0[rows, k] = np.ravel(value) if np.ndim(value) else value
+    return [*consts, lr]
+
+
+def _per_step_value(value, steps: int) -> bool:
+    """Whether a constant changes with the step: it has a steps axis that is no broadcast."""
+    return steps > 1 and np.shape(value)[-1:] == (steps,) and np.asarray(value).strides[-1] != 0
+
+
+def _layout(parts: list, runs: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``Settings.C`` and ``Settings.at`` from each part's (run indices, values): a constant
+    takes a row per step where some part's value changes with the step, else one row."""
+    n = len(parts[0][1])
+    per_step = [any(_per_step_value(values[k], steps) for _, values in parts) for k in range(n)]
+    at = np.zeros((n, 2), np.int64)
+    at[:, 1] = per_step
+    at[1:, 0] = np.cumsum(np.where(per_step, steps, 1))[:-1]
+    C = np.empty((int(at[-1, 0]) + (steps if per_step[-1] else 1), runs))
+    for index, values in parts:
+        rows = _rows(index)
+        for k, value in enumerate(values):
+            table = np.broadcast_to(value, (len(index), steps))
+            if not per_step[k]:
+                C[at[k, 0], rows] = table[:, 0]
+            elif table.strides[0] and table.strides[1]:  # a table of its own
+                # numpy's copy runs its inner loop along the 32 runs, 500 times per row
+                _put(C[at[k, 0] : at[k, 0] + steps], np.asarray(index), np.ascontiguousarray(table))
+            else:  # a row over the steps, a column over the runs or a scalar
+                C[at[k, 0] : at[k, 0] + steps, rows] = table.T
+    return C, at
+
+
+def _rows(index: list[int]):
+    """The runs ``index`` as a slice where they are consecutive (a view, not a copy)."""
+    return slice(index[0], index[-1] + 1) if index[-1] - index[0] == len(index) - 1 else index
 
 
 def _lrs(lr_fn, t: np.ndarray, schedules: list):
