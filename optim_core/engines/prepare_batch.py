@@ -138,8 +138,9 @@ def _layout(parts: list, runs: int, steps: int) -> tuple[np.ndarray, np.ndarray]
     per_step = [any(_per_step_value(values[k], steps) for _, values in parts) for k in range(n)]
     at = np.zeros((n, 2), np.int64)
     at[:, 1] = per_step
-    at[1:, 0] = np.cumsum(np.where(per_step, steps, 1))[:-1]
-    C = np.empty((int(at[-1, 0]) + (steps if per_step[-1] else 1), runs))
+    sizes = np.where(per_step, steps, 1)
+    at[1:, 0] = np.cumsum(sizes)[:-1]
+    C = np.empty((int(sizes.sum()), runs))
     for index, values in parts:
         rows = _rows(index)
         for k, value in enumerate(values):
