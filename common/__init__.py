@@ -9,11 +9,17 @@ first imported:
 * the on-disk cache directory: Numba keys a cached kernel on its own source file only, not on
   the update rules and surfaces inlined into it, so an edit to those would load a stale
   kernel. The directory is named by a hash of this project's sources instead.
+
+Numba reads them when it is imported (and again only when it next compiles), so where a
+program imported numba before this package, its configuration is reloaded here: else
+every kernel decorated before that next compile would cache beside its source file, keyed on
+that file alone, and load stale after an edit elsewhere.
 """
 
 import hashlib
 import os
 import pathlib
+import sys
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 _PACKAGES = ("common", "landscapes", "optim_core")
@@ -32,3 +38,7 @@ os.environ.setdefault(
     "NUMBA_CACHE_DIR",
     str(pathlib.Path.home() / ".cache" / "optim-lab" / f"numba-{_source_hash()}"),
 )
+if "numba" in sys.modules:
+    from numba.core import config as _config
+
+    _config.reload_config()

@@ -57,18 +57,20 @@ def _stack_registers(typingctx):
 def _unary(op, u):
     if op == NEG:
         return -u
+    # sin, cos and sqrt as xmath's (not libm's), so that a built-in surface's program run
+    # here gives the bits of its compiled kernels (see ``optim_core.engines.surface_program``)
     if op == SIN:
-        return np.sin(u)
+        return xmath.sin(u)
     if op == COS:
-        return np.cos(u)
+        return xmath.cos(u)
     if op == TAN:
-        return np.sin(u) / np.cos(u)  # as the generated code: xmath has no tan
+        return xmath.sin(u) / xmath.cos(u)  # as the generated code: xmath has no tan
     if op == EXP:
         return np.exp(u)
     if op == LOG:
         return np.log(u)
     if op == SQRT:
-        return np.sqrt(u)
+        return xmath.sqrt(u)
     if op == ABS:
         return abs(u)
     if op == TANH:

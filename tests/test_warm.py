@@ -248,3 +248,31 @@ def test_a_pair_module_is_generated_under_an_ascii_locale(tmp_path, monkeypatch)
     finally:
         locale.setlocale(locale.LC_CTYPE, before)
     assert "θ" in pathlib.Path(module.__file__).read_text(encoding="utf-8")
+
+
+def test_kernels_cache_in_the_projects_folder_when_numba_was_imported_first():
+    """Numba reads NUMBA_CACHE_DIR when it is imported: a program that imported numba before
+    the project had every kernel decorated before its next compile cached beside its source
+    file (keyed on that file alone: a stale kernel after an edit elsewhere), and generated
+    pair modules written to the temporary folder."""
+    script = (
+        "import numba, os\n"
+        "from optim_core.engines import numba_engine\n"
+        "from optim_core.engines.prepare import prepare\n"
+        "from optim_core.spec import RunSpec\n"
+        "p = prepare(RunSpec(surface='rastrigin', optimizer='Adam', steps=3))\n"
+        "kernels = numba_engine._kernels(p, False)\n"
+        "print(os.environ['NUMBA_CACHE_DIR'])\n"
+        "print(kernels.__file__)\n"
+        "print(kernels.grad.stats.cache_path)\n"
+        "print(kernels.batch_final_each.stats.cache_path)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    folder, *paths = done.stdout.split()
+    assert "optim-lab" in folder
+    for path in paths:
+        assert path.startswith(folder), (path, folder)

@@ -41,6 +41,22 @@ N_CONSTANTS = 8
 N_SURFACE_PARAMS = 0
 CHECK_LOSS = 0
 SAM = 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
+def _column(w, i):
+    return (
+        w[_NOW + 0, i],
+        w[_NOW + 1, i],
+        w[_NOW + 2, i],
+        w[_NOW + 3, i],
+        w[_NOW + 4, i],
+        w[_NOW + 5, i],
+        w[_NOW + 6, i],
+        w[_NOW + 7, i],
+    )
+
+
 # </bindings>
 
 
@@ -122,7 +138,8 @@ def batch_final(a, starts, s0, C, lr, noise, rho, limits, block):
     """Where each of many runs ends, without recording paths (basin maps, benchmarks).
 
     Every run shares the per-step constants ``C[:, t]``, ``lr[t]``, ``noise[t]`` and the SAM
-    radius ``rho``. Runs are processed ``block`` at a time per thread (see ``_advance_block``).
+    radius ``rho``. Each thread takes ``block`` runs at a time and steps them ``WIDTH`` at a
+    time (see ``_advance_block``).
     """
     runs, steps = starts.shape[0], lr.shape[0]
     final = np.empty((runs, 2))
@@ -130,14 +147,10 @@ def batch_final(a, starts, s0, C, lr, noise, rho, limits, block):
     status = np.zeros(runs, np.int8)
     stop = np.full(runs, steps, np.int64)
     for b in prange((runs + block - 1) // block):
-        lo = b * block
-        hi = min(lo + block, runs)
-        work = _advance_block(a, starts[lo:hi], s0, C, lr, noise, rho, limits)
-        for i in range(hi - lo):
-            r = lo + i
-            final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
-            status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
-            _settle(a, starts, limits, r, final, final_loss, status, stop)
+        for lo in range(b * block, min(b * block + block, runs), WIDTH):
+            hi = min(lo + WIDTH, b * block + block, runs)
+            work = _advance_block(a, starts, s0, C, lr, noise, rho, limits, lo, hi)
+            _collect(a, starts, limits, work, lo, hi, final, final_loss, status, stop)
     return final, final_loss, status, stop
 
 
@@ -153,15 +166,21 @@ def batch_final_each(a, starts, s0, C, at, steps, noise, rho, limits, block):
     status = np.zeros(runs, np.int8)
     stop = np.full(runs, steps, np.int64)
     for b in prange((runs + block - 1) // block):
-        lo = b * block
-        hi = min(lo + block, runs)
-        work = _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi)
-        for i in range(hi - lo):
-            r = lo + i
-            final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
-            status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
-            _settle(a, starts, limits, r, final, final_loss, status, stop)
+        for lo in range(b * block, min(b * block + block, runs), WIDTH):
+            hi = min(lo + WIDTH, b * block + block, runs)
+            work = _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi)
+            _collect(a, starts, limits, work, lo, hi, final, final_loss, status, stop)
     return final, final_loss, status, stop
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _collect(a, starts, limits, work, lo, hi, final, final_loss, status, stop):
+    """Runs ``lo:hi``'s ends from their block's work array into the outputs."""
+    for i in range(hi - lo):
+        r = lo + i
+        final[r, 0], final[r, 1] = work[_FX, i], work[_FY, i]
+        status[r], stop[r] = int(work[_STATUS, i]), int(work[_STOP, i])
+        _settle(a, starts, limits, r, final, final_loss, status, stop)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -211,45 +230,63 @@ def _surface(a):
     return to_fixed_tuple(a, N_SURFACE_PARAMS)
 
 
-# Rows of a block's work array (one array, so the compiler needs no run-time alias checks
-# between rows): two position buffers (step t reads one and writes the other, so the rare
-# exact pass below still sees where each run was), the optimizer state of x and of y, and
-# per run: alive flag, stop step, status and final position.
-_POS, _SX, _SY, _ALIVE, _STOP, _STATUS, _FX, _FY, _ROWS = 0, 4, 7, 10, 11, 12, 13, 14, 15
+# A block's work array: WIDTH runs, one per column ("lane"), and one row per quantity: the
+# positions before and after the step (the rare exact pass below needs both), the optimizer
+# state of x and of y, per run its alive flag, stop step, status and final position, and,
+# for ``batch_final_each``, each run's constants of the step (the lr last), noise of the step
+# and SAM radius. One array with a fixed number of lanes, so that every row is a constant
+# distance from every other: LLVM then proves the lane loop free of aliasing and vectorises
+# it (with a run-time width, or rows in other arrays, it needs more run-time checks than it
+# will emit and leaves the loop scalar: 8-15x slower).
+WIDTH = 32
+_POS, _PREV, _SX, _SY, _ALIVE, _STOP, _STATUS, _FX, _FY = 0, 2, 4, 7, 10, 11, 12, 13, 14
+_NOW = 15
+_NOISE = _NOW + N_CONSTANTS + 1
+_RHO = _NOISE + 2
+_ROWS = _RHO + 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _advance_block(a, starts, s0, C, lr, noise, rho, limits):
-    """A block of runs, structure of arrays, returning the work array (rows above).
+def _start(w, starts, lo, hi, steps):
+    """Fill a block's new work array ``w`` for runs ``lo:hi`` at their starts. Lanes past
+    ``hi - lo`` (the last block of a batch) repeat the last run, never alive: every lane
+    computes finite numbers, and none of theirs is read. (``w`` is allocated by the caller,
+    so that LLVM sees its shape there.)"""
+    for i in range(WIDTH):
+        r = lo + min(i, hi - lo - 1)
+        w[_POS, i], w[_POS + 1, i] = starts[r, 0], starts[r, 1]
+        w[_ALIVE, i] = 1.0 if i < hi - lo else 0.0
+        w[_STOP, i] = steps
 
-    Each step is one loop over the block (structure of arrays, one run per lane; LLVM
-    leaves it scalar on numba 0.68, see README): the update, plus a cheap test that is
-    true whenever a run may stop at this step (it left the box, its loss is not finite, or
-    its gradient is within ``tol``; the loss is evaluated only for surfaces that may
-    overflow inside the box, see ``CHECK_LOSS``). Only at the steps where that test fires
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _advance_block(a, starts, s0, C, lr, noise, rho, limits, lo, hi):
+    """Runs ``lo:hi`` (at most WIDTH) of ``batch_final`` as one block, returning its work
+    array (rows above).
+
+    Each step is one loop over the lanes, which LLVM vectorises: the update, plus a cheap
+    test that is true whenever a run may stop at this step (it left the box, its loss is not
+    finite, or its gradient is within ``tol``; the loss is evaluated only for surfaces that
+    may overflow inside the box, see ``CHECK_LOSS``). Only at the steps where that test fires
     for some live run does a second, exact pass apply ``trajectory``'s stop rules (so
     results are the same bit for bit); on most steps nothing but the update runs.
     """
-    n, steps = starts.shape[0], lr.shape[0]
+    steps = lr.shape[0]
     box = (limits[0], limits[1], limits[2], limits[3])
     params = _surface(a)
-    w = np.zeros((_ROWS, n))
-    w[_POS], w[_POS + 1] = starts[:, 0], starts[:, 1]
+    w = np.zeros((_ROWS, WIDTH))
+    _start(w, starts, lo, hi, steps)
     for k in range(3):
         w[_SX + k] = s0[k]
         w[_SY + k] = s0[k]
-    w[_ALIVE] = 1.0
-    w[_STOP] = steps
     for t in range(steps):
         c, lr_t, ex, ey = _constants(C, t), lr[t], noise[t, 0], noise[t, 1]
-        src = _POS + 2 * (t & 1)
-        dst = 2 * _POS + 2 - src
         maybe = 0
-        for i in range(n):
-            maybe += _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho, box)
+        for i in range(WIDTH):
+            maybe += _lane_step(w, i, params, c, lr_t, ex, ey, rho, box)
         if maybe:
-            _stop_runs(a, w, src, dst, noise[t].reshape((2, 1)), limits, t)
-    _finish(w, steps)
+            _stop_runs(a, w, noise[t].reshape((2, 1)), limits, t)
+    _finish(w)
     return w
 
 
@@ -258,55 +295,59 @@ def _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi):
     """``_advance_block`` for runs ``lo:hi`` of ``batch_final_each``, each lane with its own
     constants, lr, noise and SAM radius (the same stop rules, the same work array).
 
-    The block's constants of the step are gathered into ``now`` (N_CONSTANTS + 1, lanes), the
-    lr last: a constant that each run keeps is copied there once, one that changes at every
-    step."""
+    The step's constants go into the work array's rows ``_NOW``: a constant that each run
+    keeps is copied there once, one that changes at every step at every step; the step's
+    noise likewise. Lanes past the block's runs keep the last run's first values."""
     n = hi - lo
     box = (limits[0], limits[1], limits[2], limits[3])
     params = _surface(a)
-    w = np.zeros((_ROWS, n))
-    for i in range(n):
-        w[_POS, i], w[_POS + 1, i] = starts[lo + i, 0], starts[lo + i, 1]
+    w = np.zeros((_ROWS, WIDTH))
+    _start(w, starts, lo, hi, steps)
+    for i in range(WIDTH):
+        r = lo + min(i, n - 1)
         for k in range(3):
-            w[_SX + k, i] = s0[lo + i, k]
-            w[_SY + k, i] = s0[lo + i, k]
-    w[_ALIVE] = 1.0
-    w[_STOP] = steps
-    now = np.empty((at.shape[0], n))
-    for k in range(at.shape[0]):
-        now[k] = C[at[k, 0], lo:hi]
+            w[_SX + k, i] = s0[r, k]
+            w[_SY + k, i] = s0[r, k]
+        for k in range(at.shape[0]):
+            w[_NOW + k, i] = C[at[k, 0], r]
+        w[_NOISE, i], w[_NOISE + 1, i] = noise[0, 0, r], noise[0, 1, r]
+        w[_RHO, i] = rho[r]
     noisy = noise.shape[0] > 1
     for t in range(steps):
-        for k in range(at.shape[0]):
-            if at[k, 1]:
-                now[k] = C[at[k, 0] + t, lo:hi]
-        tn = t if noisy else 0
-        src = _POS + 2 * (t & 1)
-        dst = 2 * _POS + 2 - src
+        if t > 0:
+            for k in range(at.shape[0]):
+                if at[k, 1]:
+                    w[_NOW + k, :n] = C[at[k, 0] + t, lo:hi]
+            if noisy:
+                w[_NOISE, :n], w[_NOISE + 1, :n] = noise[t, 0, lo:hi], noise[t, 1, lo:hi]
         maybe = 0
-        for i in range(n):
-            c, lr_t = to_fixed_tuple(now[:N_CONSTANTS, i], N_CONSTANTS), now[N_CONSTANTS, i]
-            ex, ey = noise[tn, 0, lo + i], noise[tn, 1, lo + i]
-            maybe += _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho[lo + i], box)
+        for i in range(WIDTH):
+            c, lr_t = _column(w, i), w[_NOW + N_CONSTANTS, i]
+            ex, ey = w[_NOISE, i], w[_NOISE + 1, i]
+            maybe += _lane_step(w, i, params, c, lr_t, ex, ey, w[_RHO, i], box)
         if maybe:
-            _stop_runs(a, w, src, dst, noise[tn, :, lo:hi], limits, t)
-    _finish(w, steps)
+            _stop_runs(a, w, w[_NOISE : _NOISE + 2], limits, t)
+    _finish(w)
     return w
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho, box):
-    """Lane ``i`` of a block takes one step: positions ``src`` -> ``dst`` and its optimizer
-    state in ``w``; returns the cheap test that is true whenever the run may stop here.
-    ``box`` is ``limits`` as a tuple (values: see ``_constants``)."""
+@njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
+def _lane_step(w, i, params, c, lr_t, ex, ey, rho, box):
+    """Lane ``i`` of a block takes one step: its position and optimizer state in ``w`` move
+    on (the position before goes to ``_PREV``); returns the cheap test that is true whenever
+    the run may stop here. ``box`` is ``limits`` as a tuple (values: see ``_constants``).
+
+    Inlined by LLVM, not by Numba: Numba's inlining would pass ``w`` into the loop body as a
+    new reference, counted up and down in every lane, and those calls keep the loop scalar."""
     tol, bound, cx, cy = box
-    x, y = w[src, i], w[src + 1, i]
+    x, y = w[_POS, i], w[_POS + 1, i]
     gx, gy, ux, uy = _gradients(x, y, params, ex, ey, rho)
     nx, (s0x, s1x, s2x) = update(x, ux, (w[_SX, i], w[_SX + 1, i], w[_SX + 2, i]), lr_t, c)
     ny, (s0y, s1y, s2y) = update(y, uy, (w[_SY, i], w[_SY + 1, i], w[_SY + 2, i]), lr_t, c)
     w[_SX, i], w[_SX + 1, i], w[_SX + 2, i] = s0x, s1x, s2x
     w[_SY, i], w[_SY + 1, i], w[_SY + 2, i] = s0y, s1y, s2y
-    w[dst, i], w[dst + 1, i] = nx, ny
+    w[_PREV, i], w[_PREV + 1, i] = x, y
+    w[_POS, i], w[_POS + 1, i] = nx, ny
     # CHECK_LOSS is a module constant: f is compiled in only where it may overflow.
     value = f(nx, ny, params) if CHECK_LOSS else 0.0
     stops = (not inside(nx, ny, value, bound, cx, cy)) | _may_converge(gx, gy, tol)
@@ -314,16 +355,15 @@ def _lane_step(w, i, src, dst, params, c, lr_t, ex, ey, rho, box):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _finish(w, steps):
-    """Where each run still alive after ``steps`` ended: its last position buffer."""
-    last = _POS + 2 * (steps & 1)
-    for i in range(w.shape[1]):
+def _finish(w):
+    """Where each run still alive after the last step ended: its position."""
+    for i in range(WIDTH):
         if w[_ALIVE, i] > 0.0:
-            w[_FX, i], w[_FY, i] = w[last, i], w[last + 1, i]
+            w[_FX, i], w[_FY, i] = w[_POS, i], w[_POS + 1, i]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _stop_runs(a, w, src, dst, noise_t, limits, t):
+def _stop_runs(a, w, noise_t, limits, t):
     """``trajectory``'s stop rules at step ``t`` for every live run of a block: a run that
     left the box or reached a non-finite loss ends where it was (diverged); one that moved
     and sloped by at most ``tol`` ends where it went (converged). A stopped run's later
@@ -331,11 +371,11 @@ def _stop_runs(a, w, src, dst, noise_t, limits, t):
     run's own."""
     tol, bound, cx, cy = limits[0], limits[1], limits[2], limits[3]
     shared = noise_t.shape[1] == 1
-    for i in range(w.shape[1]):
+    for i in range(WIDTH):
         if w[_ALIVE, i] == 0.0:
             continue
         j = 0 if shared else i
-        x, y, nx, ny = w[src, i], w[src + 1, i], w[dst, i], w[dst + 1, i]
+        x, y, nx, ny = w[_PREV, i], w[_PREV + 1, i], w[_POS, i], w[_POS + 1, i]
         gx, gy = grad(x, y, a)
         gx += noise_t[0, j]
         gy += noise_t[1, j]

@@ -38,7 +38,17 @@ def _bindings(f: Callable, grad: Callable, update: Callable, *sizes: int) -> str
         lines.append(f"from {fn.__module__} import {fn.__name__} as {alias}")
     lines += ["", *(f"{n} = {_JIT}(_{n})" for n in ("f", "grad", "update"))]
     lines += [f"{name} = {int(n)}" for name, n in zip(_SIZES, sizes, strict=True)]
-    return "\n".join([*lines, "# </bindings>", ""])
+    return "\n".join([*lines, *_column(sizes[0]), "# </bindings>", ""])
+
+
+def _column(n_constants: int) -> list[str]:
+    """``_column(w, i)``: lane i's ``n_constants`` constants of the step, rows ``_NOW`` on of
+    a block's work array, as a tuple written out element by element (a slice would be an
+    array, whose references Numba counts in the lane loop, which then stays scalar)."""
+    head = ["", "", f"@{_JIT[:-1]}, forceinline=True)", "def _column(w, i):"]
+    items = [f"        w[_NOW + {k}, i]," for k in range(n_constants)]
+    body = ["    return (", *items, "    )"] if items else ["    return ()"]
+    return [*head, *body, "", ""]
 
 
 def _module_name(f: Callable, update: Callable, *sizes: int) -> str:

@@ -17,13 +17,14 @@ import numpy as np
 from ..spec import RunSpec
 from ..trajectory import BatchResult, Trajectory
 from . import background
+from ._pair_kernels import WIDTH
 from .codegen import interpreter_module, pair_module
 from .prepare import Prepared, limits, momentum_used, prepare
 from .prepare_batch import prepare_settings
 from .surface_program import program
 
-DEFAULT_BLOCK = 256  # runs per thread-block: its work array (15 x 256 doubles) stays in L1
-LANES = 16  # the fewest runs per block of run_settings: enough for the vector units
+DEFAULT_BLOCK = 256  # runs per task of a thread; the kernel steps them WIDTH at a time
+LANES = WIDTH  # the fewest runs per task of run_settings: one full block of the kernel
 
 
 def _kernels(p: Prepared, sam: bool):

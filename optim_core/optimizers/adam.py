@@ -2,7 +2,7 @@
 
 from common.params import BOOL, FLOAT_NONNEG, FLOAT_POS, UNIT_OPEN_RIGHT, Pair, Param
 from common.xmath import cumprod as running_product
-from common.xmath import exp, maximum, powers, sqrt, where
+from common.xmath import exp, maximum, one_minus_powers, powers, sqrt, where
 
 from .base import (
     OptimizerDef,
@@ -29,7 +29,7 @@ def _adam_params(lr, weight_decay, extra=()):
 def _bias_corrections(t, beta1, beta2, h):
     """(1 - beta1^t, 1 - beta2^t), or ones when the lab's ``bias_correction`` flag is off."""
     on = float(h.get("bias_correction", True))
-    return 1 - on * powers(beta1, t), 1 - on * powers(beta2, t)
+    return one_minus_powers(beta1, t, on), one_minus_powers(beta2, t, on)
 
 
 def _adam_scalars(t, beta1, h):
@@ -110,7 +110,7 @@ def _nadam_scalars(t, beta1, h):
     l2, decoupled = split_weight_decay(h)
     grad_coef = (1 - mu) / (1 - mu_product)
     avg_coef = mu_next / (1 - mu_product * mu_next)
-    return beta1, beta2, 1 - powers(beta2, t), grad_coef, avg_coef, h["eps"], l2, decoupled
+    return beta1, beta2, one_minus_powers(beta2, t), grad_coef, avg_coef, h["eps"], l2, decoupled
 
 
 _LOG_096 = -0.040821994520255166  # log(0.96)
@@ -154,7 +154,7 @@ v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
 
 def _radam_scalars(t, beta1, h):
     beta2 = h["betas"][1]
-    bc1 = 1 - powers(beta1, t)
+    bc1 = one_minus_powers(beta1, t)
     beta2_t = powers(beta2, t)
     rho_inf = 2 / (1 - beta2) - 1
     rho_t = rho_inf - 2 * t * beta2_t / (1 - beta2_t)
@@ -199,7 +199,7 @@ r_t = \sqrt{\tfrac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-
 
 
 def _adamax_scalars(t, beta1, h):
-    return beta1, h["betas"][1], 1 - powers(beta1, t), h["eps"], h["weight_decay"]
+    return beta1, h["betas"][1], one_minus_powers(beta1, t), h["eps"], h["weight_decay"]
 
 
 def _adamax_update(p, g, s, lr, c):

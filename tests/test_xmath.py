@@ -1,0 +1,113 @@
+"""``common.xmath``'s sin and cos as Numba compiles them (branch-free arithmetic, so that the
+batch kernels vectorise) against libm's, which glibc rounds correctly: within 1 ulp wherever
+a built-in surface's divergence box lets its arguments go, and the special values."""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+
+from common import xmath
+
+
+@numba.njit
+def _kernel(fn_id, x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = xmath.sin(x[i]) if fn_id == 0 else xmath.cos(x[i])
+    return out
+
+
+@numba.njit
+def _libm(fn_id, x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = math.sin(x[i]) if fn_id == 0 else math.cos(x[i])
+    return out
+
+
+def _ulps(got, want):
+    return np.abs(got - want) / np.spacing(np.abs(want))
+
+
+@pytest.mark.parametrize("fn_id", [0, 1], ids=["sin", "cos"])
+@pytest.mark.parametrize(("bound", "max_ulps"), [(1.0, 1), (7.0, 1), (1e5, 1), (1.3e8, 2)])
+def test_within_an_ulp_of_libm(fn_id, bound, max_ulps):
+    rng = np.random.default_rng(int(bound) + fn_id)
+    x = rng.uniform(-bound, bound, 400_000)
+    # and the doubles nearest the multiples of pi/2, where the reduction cancels most
+    k = np.arange(-int(min(bound, 1e5) / 1.5), int(min(bound, 1e5) / 1.5) + 1)
+    x = np.concatenate([x, k * (math.pi / 2), np.nextafter(k * (math.pi / 2), np.inf)])
+    ulps = _ulps(_kernel(fn_id, x), _libm(fn_id, x))
+    worst = int(np.argmax(ulps))
+    assert ulps[worst] <= max_ulps, f"x = {x[worst]!r}: {ulps[worst]:.2f} ulps"
+
+
+def test_the_landscapes_arguments_stay_where_the_kernels_are_exact():
+    """The widest argument a built-in surface takes inside its divergence box (x times the
+    largest frequency, 6 pi in Levy N.13) is within the 1-ulp range above."""
+    from landscapes import SURFACES
+    from optim_core.engines.prepare import DIVERGENCE_SPANS
+
+    for surface in SURFACES.values():
+        (x0, x1), (y0, y1) = surface.domain
+        span = max(x1 - x0, y1 - y0)
+        reach = max(abs(x0), abs(x1), abs(y0), abs(y1)) + DIVERGENCE_SPANS * span
+        assert 6 * math.pi * reach < 1e5, surface.name
+
+
+def test_special_values():
+    x = np.array([0.0, -0.0, 5e-324, -1e-310, np.inf, -np.inf, np.nan])
+    sin, cos = _kernel(0, x), _kernel(1, x)
+    np.testing.assert_array_equal(sin[:4], x[:4])
+    assert np.signbit(sin[1]) and not np.signbit(sin[0])
+    np.testing.assert_array_equal(cos[:4], 1.0)
+    assert np.isnan(sin[4:]).all() and np.isnan(cos[4:]).all()
+
+
+def test_arrays_and_tensors_keep_numpy_and_torch():
+    import torch
+
+    x = np.linspace(-10, 10, 101)
+    np.testing.assert_array_equal(xmath.sin(x), np.sin(x))
+    t = torch.from_numpy(x)
+    np.testing.assert_array_equal(xmath.cos(t).numpy(), torch.cos(t).numpy())
+
+
+@numba.njit
+def _sqrt_both(x):
+    out = np.empty((2, x.size))
+    for i in range(x.size):
+        out[0, i], out[1, i] = xmath.sqrt(x[i]), math.sqrt(x[i]) if x[i] >= 0.0 else np.nan
+    return out
+
+
+@numba.njit
+def _sqrt_int(n):
+    return xmath.sqrt(n)
+
+
+def test_sqrt_is_libms_bit_for_bit():
+    """The kernels' sqrt is LLVM's intrinsic (a loop with libm's call never vectorises): the
+    same correctly rounded value, NaN below zero."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0, 10, 10_000), 10.0 ** rng.uniform(-300, 300, 10_000)])
+    x = np.concatenate([x, [0.0, -0.0, 5e-324, np.inf, -1.0, -np.inf, np.nan]])
+    ours, libm = _sqrt_both(x)
+    np.testing.assert_array_equal(ours, libm)
+    assert np.signbit(ours[-6]) and _sqrt_int(9) == 3.0
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.0, 0.25])
+def test_one_minus_powers_is_one_minus_scale_times_powers(scale):
+    """Adam's bias corrections for a batch of runs, each with its own beta, in one pass: the
+    same bits as the three steps it replaces, for numpy columns, scalars and tensors."""
+    import torch
+
+    beta = np.random.default_rng(1).uniform(0.5, 0.9999, (64, 1))
+    t = np.arange(1.0, 501.0)
+    for b, tt in ((beta, t), (0.9, t), (torch.from_numpy(beta), torch.from_numpy(t))):
+        got = xmath.one_minus_powers(b, tt, scale)
+        want = 1 - scale * xmath.powers(b, tt)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
