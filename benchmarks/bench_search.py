@@ -119,8 +119,8 @@ def main(quick: bool = False) -> None:
             rates.append(n / wall)
             rest = 1 - (engine + specs) / wall
             print(
-                f"{sampler:8} {n:6d} {mode:22} {n / wall:9.0f} {engine / wall:7.0%} "
-                f"{specs / wall:6.0%} {rest:7.0%}"
+                f"{sampler:8} {n:6d} {mode:22} {n / wall:9.0f} {engine / wall:7.1%} "
+                f"{specs / wall:6.1%} {rest:7.1%}"
             )
         floor = best_of(repeats, optuna_floor, sampler, n) / n * 1e3
         print(f"{sampler:8} batched / one at a time: {rates[0] / rates[1]:.2f}x; Optuna's own "

@@ -199,6 +199,6 @@ def _put(Ck, index, value):
 
 def _column(values: list):
     first = values[0]
-    if all(v == first for v in values):
+    if values.count(first) == len(values):  # (all(v == first ...) took 30x as long)
         return first
     return np.array(values, dtype=np.float64)[:, None]
