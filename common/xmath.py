@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic, overload
 
 pi = math.pi
 
@@ -52,6 +52,11 @@ def _sqrt(typingctx, x):
 sqrt = _unary(np.sqrt, torch.sqrt, _sqrt)
 exp = _unary(np.exp, torch.exp, math.exp)
 log = _unary(np.log, torch.log, math.log)
+# Scalar helpers the kernels call: compiled once (and cached), inlined by LLVM at each call.
+# Numba's own inlining (inline="always") re-typed their bodies at every call site: each sin
+# or cos in a kernel then cost ~1 s of compile time.
+_scalar_kernel = njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
+
 # sin and cos in Numba: branch-free arithmetic instead of a libm call, so that a loop over the
 # runs of a batch kernel vectorises with them (a call to libm's sin stops LLVM from vectorising
 # the loop: on Rastrigin the kernel spent two thirds of its time in two scalar sines a step).
@@ -75,7 +80,7 @@ _COS = (0.041666666666666664, -0.001388888888888889, 2.48015873015873e-05,
         4.779477332387385e-14)  # fmt: skip
 
 
-@register_jitable(inline="always")
+@_scalar_kernel
 def _reduce(x):
     """(r, q): x = n pi/2 + r with |r| <= pi/4, and q = n mod 4 as a float."""
     n = np.floor(x * _TWO_OVER_PI + 0.5)
@@ -83,7 +88,7 @@ def _reduce(x):
     return r, n - 4.0 * np.floor(n * 0.25)
 
 
-@register_jitable(inline="always")
+@_scalar_kernel
 def _sin_poly(r):
     z = r * r
     p = _SIN[6] + z * _SIN[7]
@@ -96,7 +101,7 @@ def _sin_poly(r):
     return r + (r * z) * p
 
 
-@register_jitable(inline="always")
+@_scalar_kernel
 def _cos_poly(r):
     z = r * r
     p = _COS[5] + z * _COS[6]
@@ -111,7 +116,7 @@ def _cos_poly(r):
     return w + (((1.0 - w) - half) + (z * z) * p)
 
 
-@register_jitable(inline="always")
+@_scalar_kernel
 def _kernel_sin(x):
     r, q = _reduce(x)
     s, c = _sin_poly(r), _cos_poly(r)
@@ -120,7 +125,7 @@ def _kernel_sin(x):
     return x if x == 0.0 else v  # sin(-0.0) = -0.0 (the reduction gives r = +0.0)
 
 
-@register_jitable(inline="always")
+@_scalar_kernel
 def _kernel_cos(x):
     r, q = _reduce(x)
     s, c = _sin_poly(r), _cos_poly(r)
