@@ -89,31 +89,27 @@ def _reduce(x):
 
 
 @_scalar_kernel
+def _horner(z, coefficients):
+    """coefficients[0] + z (coefficients[1] + z (...)), the last one innermost."""
+    p = coefficients[-1]
+    for k in range(len(coefficients) - 2, -1, -1):
+        p = coefficients[k] + z * p
+    return p
+
+
+@_scalar_kernel
 def _sin_poly(r):
     z = r * r
-    p = _SIN[6] + z * _SIN[7]
-    p = _SIN[5] + z * p
-    p = _SIN[4] + z * p
-    p = _SIN[3] + z * p
-    p = _SIN[2] + z * p
-    p = _SIN[1] + z * p
-    p = _SIN[0] + z * p
-    return r + (r * z) * p
+    return r + (r * z) * _horner(z, _SIN)
 
 
 @_scalar_kernel
 def _cos_poly(r):
     z = r * r
-    p = _COS[5] + z * _COS[6]
-    p = _COS[4] + z * p
-    p = _COS[3] + z * p
-    p = _COS[2] + z * p
-    p = _COS[1] + z * p
-    p = _COS[0] + z * p
     half = 0.5 * z
     w = 1.0 - half
     # 1 - z/2 rounds away what the tail needs: add back what the subtraction lost
-    return w + (((1.0 - w) - half) + (z * z) * p)
+    return w + (((1.0 - w) - half) + (z * z) * _horner(z, _COS))
 
 
 @_scalar_kernel

@@ -12,19 +12,22 @@ from common import xmath
 
 
 @numba.njit
+def _values(fn_id, x, libm):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        if libm:
+            out[i] = math.sin(x[i]) if fn_id == 0 else math.cos(x[i])
+        else:
+            out[i] = xmath.sin(x[i]) if fn_id == 0 else xmath.cos(x[i])
+    return out
+
+
 def _kernel(fn_id, x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = xmath.sin(x[i]) if fn_id == 0 else xmath.cos(x[i])
-    return out
+    return _values(fn_id, x, False)
 
 
-@numba.njit
 def _libm(fn_id, x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = math.sin(x[i]) if fn_id == 0 else math.cos(x[i])
-    return out
+    return _values(fn_id, x, True)
 
 
 def _ulps(got, want):
