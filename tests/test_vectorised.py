@@ -38,8 +38,8 @@ def test_the_lane_loops_are_vectorised(surface):
     specs = [base.with_(hyperparameters={"lr": float(10 ** rng.uniform(-3, -1))}) for _ in range(8)]
     b = prepare_settings(specs)
     kernels = sys.modules[numba_engine._batch_kernel(b).py_func.__module__]
-    a, starts, s0, C, at, steps, noise, rho, limits, _ = numba_engine._batch_args(b)
-    each = _packed(kernels._advance_lanes, a, starts, s0, C, at, steps, noise, rho, limits, 0, 8)
+    a, starts, s0, C, P, at, steps, noise, rho, limits, _ = numba_engine._batch_args(b)
+    each = _packed(kernels._advance_lanes, a, starts, s0, C, P, at, steps, noise, rho, limits, 0, 8)
     p = b.first
     lr = np.full(20, 0.01)
     shared = _packed(kernels._advance_block, p.a, starts, p.s0, p.C, lr, p.noise, 0.0, limits, 0, 8)

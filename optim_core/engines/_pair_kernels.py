@@ -155,11 +155,11 @@ def batch_final(a, starts, s0, C, lr, noise, rho, limits, block):
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def batch_final_each(a, starts, s0, C, at, steps, noise, rho, limits, block):
+def batch_final_each(a, starts, s0, C, P, at, steps, noise, rho, limits, block):
     """``batch_final`` where every run has its own constants (a search's trials), laid out as
-    ``prepare_batch.Settings`` describes: ``C`` (rows, R) holds the constants and the lr as
-    rows over the runs, ``at`` (N_CONSTANTS + 1, 2) where each starts and whether it changes
-    with the step; ``noise`` (steps or 1, 2, R); ``s0`` (R, 3) and ``rho`` (R,)."""
+    ``prepare_batch.Settings`` describes: the constants and the lr each a row of ``C`` (rows,
+    R) or, where they change with the step, a table of ``P`` (tables, R, steps), as ``at``
+    (N_CONSTANTS + 1, 2) says; ``noise`` (steps or 1, 2, R); ``s0`` (R, 3), ``rho`` (R,)."""
     runs = starts.shape[0]
     final = np.empty((runs, 2))
     final_loss = np.empty(runs)
@@ -168,7 +168,7 @@ def batch_final_each(a, starts, s0, C, at, steps, noise, rho, limits, block):
     for b in prange((runs + block - 1) // block):
         for lo in range(b * block, min(b * block + block, runs), WIDTH):
             hi = min(lo + WIDTH, b * block + block, runs)
-            work = _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi)
+            work = _advance_lanes(a, starts, s0, C, P, at, steps, noise, rho, limits, lo, hi)
             _collect(a, starts, limits, work, lo, hi, final, final_loss, status, stop)
     return final, final_loss, status, stop
 
@@ -291,12 +291,12 @@ def _advance_block(a, starts, s0, C, lr, noise, rho, limits, lo, hi):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi):
+def _advance_lanes(a, starts, s0, C, P, at, steps, noise, rho, limits, lo, hi):
     """``_advance_block`` for runs ``lo:hi`` of ``batch_final_each``, each lane with its own
     constants, lr, noise and SAM radius (the same stop rules, the same work array).
 
     The step's constants go into the work array's rows ``_NOW``: a constant that each run
-    keeps is copied there once, one that changes at every step at every step; the step's
+    keeps is copied there once, one that changes with the step at every step; the step's
     noise likewise. Lanes past the block's runs keep the last run's first values."""
     n = hi - lo
     box = (limits[0], limits[1], limits[2], limits[3])
@@ -309,7 +309,7 @@ def _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi):
             w[_SX + k, i] = s0[r, k]
             w[_SY + k, i] = s0[r, k]
         for k in range(at.shape[0]):
-            w[_NOW + k, i] = C[at[k, 0], r]
+            w[_NOW + k, i] = P[at[k, 0], r, 0] if at[k, 1] else C[at[k, 0], r]
         w[_NOISE, i], w[_NOISE + 1, i] = noise[0, 0, r], noise[0, 1, r]
         w[_RHO, i] = rho[r]
     noisy = noise.shape[0] > 1
@@ -317,7 +317,8 @@ def _advance_lanes(a, starts, s0, C, at, steps, noise, rho, limits, lo, hi):
         if t > 0:
             for k in range(at.shape[0]):
                 if at[k, 1]:
-                    w[_NOW + k, :n] = C[at[k, 0] + t, lo:hi]
+                    for i in range(n):
+                        w[_NOW + k, i] = P[at[k, 0], lo + i, t]
             if noisy:
                 w[_NOISE, :n], w[_NOISE + 1, :n] = noise[t, 0, lo:hi], noise[t, 1, lo:hi]
         maybe = 0

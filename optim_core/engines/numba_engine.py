@@ -204,7 +204,7 @@ def _batch_args(b) -> tuple:
     # blocks of at most DEFAULT_BLOCK lanes, at least two per thread so that threads balance
     block = min(DEFAULT_BLOCK, max(LANES, -(-runs // (2 * numba.get_num_threads()))))
     p0 = b.first
-    return p0.a, b.starts, b.s0, b.C, b.at, b.steps, b.noise, b.rho, p0.limits, block
+    return p0.a, b.starts, b.s0, b.C, b.P, b.at, b.steps, b.noise, b.rho, p0.limits, block
 
 
 def warm_settings(specs: Sequence[RunSpec]) -> None:
