@@ -29,8 +29,8 @@ CHUNK = 256
 
 @dataclass(frozen=True, eq=False)
 class Settings:
-    """The arrays of ``R`` runs, the run axis last so that the lanes of a kernel block (one run
-    each) read theirs side by side.
+    """The arrays of ``R`` runs. In ``C``, ``noise`` and ``rho`` the run axis is last, so that
+    the lanes of a kernel block (one run each) read theirs side by side.
 
     The optimizer's per-step constants and then the lr (``k = K``): where each run keeps one
     value (Adam's betas and eps, a constant lr), constant ``k`` is row ``at[k, 0]`` of ``C``,
