@@ -2,7 +2,8 @@
 
 Surfaces and update rules are written once with these functions. Called from Python they
 dispatch to torch (tensors, any device, autograd-friendly) or numpy; compiled by Numba they
-resolve through ``@overload`` to scalar ``math`` calls that inline into the kernels.
+resolve through ``@overload`` to scalar code that inlines into the kernels: ``math`` calls,
+except sqrt, sin and cos, which are written so that a loop over a batch's runs vectorises.
 Plain arithmetic (``+ - * / **`` and ``abs``) already works on all three and needs no helper.
 """
 
