@@ -9,6 +9,8 @@ sampling, storage, trial bookkeeping), then Optuna's own floor: the same trials 
 objective replaced by a constant.
 """
 
+import resource
+import statistics
 import time
 
 import optuna
@@ -80,6 +82,21 @@ def one_at_a_time(sampler: str, n: int) -> tuple[float, float, float]:
     return timed(lambda: study.optimize(objective, n_trials=n), "run")
 
 
+def in_a_row(n: int, repeats: int) -> None:
+    """Batched random searches one after another, none in between: in the turns above each
+    follows a one-at-a-time search, whose runs leave caches and heap cold. Also the minor
+    page faults a search takes (the engines keep the heap's top for this: see
+    ``optim_core.engines._heap``)."""
+    shares, faults = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        wall, engine, _ = batched("random", n)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        shares.append(engine / wall)
+    print(f"random   batched, {repeats} searches in a row: engine {statistics.median(shares):.1%} "
+          f"(median), {statistics.median(faults) / n:.2f} page faults per trial")  # fmt: skip
+
+
 def optuna_floor(sampler: str, n: int) -> float:
     """Seconds of ``study.optimize`` drawing the same values with a constant objective."""
 
@@ -122,6 +139,8 @@ def main(quick: bool = False) -> None:
                 f"{sampler:8} {n:6d} {mode:22} {n / wall:9.0f} {engine / wall:7.1%} "
                 f"{specs / wall:6.1%} {rest:7.1%}"
             )
+        if sampler == "random":
+            in_a_row(n, repeats)
         floor = best_of(repeats, optuna_floor, sampler, n) / n * 1e3
         print(f"{sampler:8} batched / one at a time: {rates[0] / rates[1]:.2f}x; Optuna's own "
               f"cost (optimize, constant objective): {floor:.3f} ms/trial")  # fmt: skip
