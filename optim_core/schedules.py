@@ -67,7 +67,8 @@ class Schedule:
     def lr(self, steps) -> np.ndarray:
         """The lr used by ``optimizer.step()`` number t, for each t in ``steps`` (float64)."""
         t = _steps(steps)
-        return np.asarray(self.definition.lr_fn(t, self.lr0, self.params), np.float64)
+        # contiguous and writable, whatever the closed form returns (a broadcast view)
+        return np.array(self.definition.lr_fn(t, self.lr0, self.params), np.float64)
 
     def momentum(self, steps) -> np.ndarray | None:
         """Momentum (or beta1) used at step t when the schedule cycles it, else None."""
@@ -163,8 +164,11 @@ def _linear(t: np.ndarray, p: dict) -> np.ndarray:
 
 
 def _constant(t: np.ndarray, lr0, p: dict) -> np.ndarray:
-    # lr0 may be a column of base lrs (a batch of runs: engines.prepare_batch)
-    return np.full(np.broadcast_shapes(np.shape(lr0), t.shape), lr0, np.float64)
+    """lr0 at every step, as a read-only view whose steps axis has stride 0 (the batch
+    engine keeps one value per run of such an lr instead of a table of them). lr0 may be a
+    column of base lrs (a batch of runs: engines.prepare_batch)."""
+    lr0 = np.asarray(lr0, np.float64)
+    return np.broadcast_to(lr0, np.broadcast_shapes(lr0.shape, t.shape))
 
 
 def _tenth(steps: int) -> int:

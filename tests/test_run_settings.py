@@ -87,6 +87,23 @@ def test_one_group_of_runs_with_their_own_hyperparameters(name):
     assert_same_ends(specs)
 
 
+def test_a_constant_lr_is_one_value_per_run_not_a_table():
+    """The constant schedule's closed form is a view with stride 0 along the steps: the
+    batch keeps one lr per run (a row of C, no (runs, steps) table), while the single-run
+    arrays stay contiguous and writable (the kernels' signature)."""
+    from optim_core.engines.prepare_batch import prepare_settings
+
+    base = RunSpec(surface="rastrigin", optimizer="Adam", steps=500)
+    specs = [base.with_(hyperparameters={"lr": 10.0**-k}) for k in range(1, 5)]
+    b = prepare_settings(specs)
+    lr_at = b.at[-1]
+    assert lr_at[1] == 0 and b.P.shape[0] == int(b.at[:, 1].sum())
+    np.testing.assert_array_equal(b.C[lr_at[0]], [10.0**-k for k in range(1, 5)])
+    lr = specs[0].lr_schedule.lr(np.arange(500))
+    assert lr.flags.c_contiguous and lr.flags.writeable and lr.strides == (8,)
+    assert_same_ends(specs)
+
+
 def test_runs_with_their_own_tolerances():
     """The kernels' stop rules take one tol per batch: runs of several still each stop by
     their own, in run_settings as in run_many."""

@@ -102,6 +102,22 @@ def test_sqrt_is_libms_bit_for_bit():
     assert np.signbit(ours[-6]) and _sqrt_int(9) == 3.0
 
 
+def test_numpy_sqrt_gives_numpys_bits_and_shape():
+    """A large contiguous float64 array goes through a compiled loop (numpy's float64 sqrt
+    was 3.7x slower): the same bits as ``np.sqrt``, specials included, and the same shape;
+    other arrays (small, strided, integer) and scalars go to numpy."""
+    rng = np.random.default_rng(1)
+    big = 10.0 ** rng.uniform(-300, 300, (64, 100))
+    big.flat[:7] = [0.0, -0.0, 5e-324, np.inf, -1.0, -np.inf, np.nan]
+    cases = [big, big.T, big[:, ::3], big[:2], np.arange(5000), 2.0, big.reshape(2, 32, 100)]
+    for x in cases:
+        with np.errstate(invalid="ignore"):
+            expected, got = np.sqrt(x), xmath.sqrt(x)
+        assert np.shape(got) == np.shape(expected) and np.asarray(got).dtype == expected.dtype
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.0, 0.25])
 def test_one_minus_powers_is_one_minus_scale_times_powers(scale):
     """Adam's bias corrections for a batch of runs, each with its own beta, in one pass: the

@@ -105,25 +105,27 @@ _SHAPES: dict[tuple, Prepared] = {}
 
 
 def _group(spec: RunSpec, alone: dict):
-    """What runs of one group share (optimizer, flags, schedule), or None for a run to
-    prepare alone (its schedule cycles the momentum or follows the loss); ``alone`` caches
-    that per schedule."""
+    """What runs of one group share (schedule and its parameters, the optimizer's flags), or
+    None for a run to prepare alone (its schedule cycles the momentum or follows the loss);
+    ``alone`` caches that per schedule. The runs of a batch share their optimizer, hence
+    the names of their hyperparameters and the order of them (a RunSpec keeps every
+    parameter of its optimizer, sorted by name), which _columns reads position by position."""
     key = spec.schedule, spec.schedule_params
     if key not in alone:
         schedule = spec.lr_schedule
         alone[key] = bool(schedule.plateau) or schedule.momentum(np.arange(1)) is not None
     if alone[key]:
         return None
-    # the names too: _columns reads the runs' (name, value) pairs position by position
+    flags = _FLAGS.get(spec.optimizer)
     pairs = spec.hyperparameters
-    names = tuple([pair[0] for pair in pairs])  # (a third of zip(*pairs)'s time)
-    flags = _FLAGS.get(names)
     if flags is None:
-        flags = _FLAGS[names] = [j for j, (_, v) in enumerate(pairs) if isinstance(v, bool)]
-    return spec.optimizer, names, tuple([pairs[j][1] for j in flags]), *key
+        flags = _FLAGS[spec.optimizer] = [
+            j for j, (_, v) in enumerate(pairs) if isinstance(v, bool)
+        ]
+    return (*key, *[pairs[j][1] for j in flags])
 
 
-_FLAGS: dict[tuple, list] = {}  # the positions of the flags, per tuple of hyperparameter names
+_FLAGS: dict[str, list] = {}  # the positions of the flags among an optimizer's parameters
 
 
 def _group_values(members: list[RunSpec], index: list[int], s0) -> list:
@@ -134,7 +136,9 @@ def _group_values(members: list[RunSpec], index: list[int], s0) -> list:
     h = _columns([m.hyperparameters for m in members])
     t = np.arange(steps)
     lr = _lrs(schedule.definition.lr_fn, t, [m.lr_schedule for m in members])
-    if np.ndim(lr) and (lr == lr[..., :1]).all():  # a constant lr: one value per run
+    # a constant lr (a table equal along the steps): one value per run, a column; a closed
+    # form that returns a view with stride 0 along the steps is one already (see _layout)
+    if _per_step_value(lr, steps) and (lr == lr[..., :1]).all():
         lr = lr[..., :1]
     # prepare's momentum: the constant one (a scalar where the whole group shares it), or 0
     # for an optimizer without momentum
