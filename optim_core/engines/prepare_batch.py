@@ -13,6 +13,7 @@ powers then follow the per-step beta) are prepared one by one.
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -56,11 +57,9 @@ def prepare_settings(specs: Sequence[RunSpec]) -> Settings:
     first = _shape_of(specs[0])
     runs, steps = len(specs), specs[0].steps
     s0 = np.empty((runs, first.s0.shape[0]))
-    groups, alone, parts = defaultdict(list), {}, []
-    for i, spec in enumerate(specs):
-        groups[_group(spec, alone)].append(i)
-    for key, index in groups.items():
-        if key is None:
+    parts = []
+    for index, alone in _groups(specs):
+        if alone:
             for i in index:
                 lr, _, _, C, s0[i] = _per_step(specs[i])
                 parts.append(([i], [*C, lr]))
@@ -104,25 +103,50 @@ def _shape_of(spec: RunSpec) -> Prepared:
 _SHAPES: dict[tuple, Prepared] = {}
 
 
-def _group(spec: RunSpec, alone: dict):
-    """What runs of one group share (schedule and its parameters, the optimizer's flags), or
-    None for a run to prepare alone (its schedule cycles the momentum or follows the loss);
-    ``alone`` caches that per schedule. The runs of a batch share their optimizer, hence
-    the names of their hyperparameters and the order of them (a RunSpec keeps every
-    parameter of its optimizer, sorted by name), which _columns reads position by position."""
-    key = spec.schedule, spec.schedule_params
-    if key not in alone:
-        schedule = spec.lr_schedule
-        alone[key] = bool(schedule.plateau) or schedule.momentum(np.arange(1)) is not None
-    if alone[key]:
-        return None
-    flags = _FLAGS.get(spec.optimizer)
-    pairs = spec.hyperparameters
+def _groups(specs: Sequence[RunSpec]):
+    """(run indices, alone) per group of runs that share schedule, its parameters and the
+    optimizer's flags; ``alone``: its runs are prepared one by one (the schedule cycles the
+    momentum or follows the loss). A search's batch is mostly one group: the keys are
+    compared before any is hashed."""
+    keys = list(map(_SCHEDULE_KEY, specs))
+    if keys.count(keys[0]) == len(keys):
+        by_schedule = {keys[0]: list(range(len(specs)))}
+    else:
+        by_schedule = defaultdict(list)
+        for i, key in enumerate(keys):
+            by_schedule[key].append(i)
+    for index in by_schedule.values():
+        schedule = specs[index[0]].lr_schedule
+        if schedule.plateau or schedule.momentum(np.arange(1)) is not None:
+            yield index, True
+        else:
+            yield from ((part, False) for part in _by_flags(specs, index))
+
+
+_SCHEDULE_KEY = attrgetter("schedule", "schedule_params")
+
+
+def _by_flags(specs: Sequence[RunSpec], index: list[int]) -> list[list[int]]:
+    """``index`` split by the values of the optimizer's flags where they differ. The runs of
+    a batch share their optimizer, hence the names of their hyperparameters and the order
+    of them (a RunSpec keeps every parameter of its optimizer, sorted by name), which
+    _columns reads position by position."""
+    rows = [specs[i].hyperparameters for i in index]
+    flags = _FLAGS.get(specs[index[0]].optimizer)
     if flags is None:
-        flags = _FLAGS[spec.optimizer] = [
-            j for j, (_, v) in enumerate(pairs) if isinstance(v, bool)
-        ]
-    return (*key, *[pairs[j][1] for j in flags])
+        flags = [j for j, (_, v) in enumerate(rows[0]) if isinstance(v, bool)]
+        _FLAGS[specs[index[0]].optimizer] = flags
+    mixed = []
+    for j in flags:
+        values = [row[j][1] for row in rows]
+        if values.count(values[0]) != len(values):
+            mixed.append(j)
+    if not mixed:
+        return [index]
+    parts = defaultdict(list)
+    for i, row in zip(index, rows, strict=True):
+        parts[tuple([row[j][1] for j in mixed])].append(i)
+    return list(parts.values())
 
 
 _FLAGS: dict[str, list] = {}  # the positions of the flags among an optimizer's parameters
