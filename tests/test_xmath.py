@@ -130,3 +130,28 @@ def test_one_minus_powers_is_one_minus_scale_times_powers(scale):
         got = xmath.one_minus_powers(b, tt, scale)
         want = 1 - scale * xmath.powers(b, tt)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+@pytest.mark.parametrize("steps", [500, 37, 8, 2])
+@pytest.mark.parametrize("scale", [1.0, 0.0, 0.25])
+def test_a_batchs_powers_are_each_runs_own_bit_for_bit(scale, steps):
+    """A batch's rows of powers (one beta per run) and what Adam's family makes of them, in
+    one compiled pass, tiles of steps at a time: each row the same bits as that run's own
+    running product and the numpy operations on it (any number of steps, a part tile
+    last), for numpy columns; scalars and tensors take the generic path."""
+    import torch
+
+    beta = np.random.default_rng(2).uniform(0.5, 0.9999, (40, 1))
+    t = np.arange(1.0, steps + 1.0)
+    own = np.stack([xmath.powers(float(b), t) for b in beta[:, 0]])
+    np.testing.assert_array_equal(xmath.powers(beta, t), own)
+    np.testing.assert_array_equal(xmath.one_minus_powers(beta, t, scale), 1 - scale * own)
+    inverse = xmath.inverse_one_minus_powers(beta, t, scale)
+    root = xmath.inverse_one_minus_powers(beta, t, scale, root=True)
+    np.testing.assert_array_equal(inverse, 1 / (1 - scale * own))
+    np.testing.assert_array_equal(root, 1 / np.sqrt(1 - scale * own))
+    assert inverse.flags.c_contiguous and root.shape == (40, steps)
+    for b, tt in ((0.9, t), (torch.from_numpy(beta), torch.from_numpy(t))):
+        got = xmath.inverse_one_minus_powers(b, tt, scale, root=True)
+        want = 1 / xmath.sqrt(xmath.one_minus_powers(b, tt, scale))
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

@@ -158,7 +158,7 @@ def batch_final(a, starts, s0, C, lr, noise, rho, limits, block):
 def batch_final_each(a, starts, s0, C, P, at, steps, noise, rho, limits, block):
     """``batch_final`` where every run has its own constants (a search's trials), laid out as
     ``prepare_batch.Settings`` describes: the constants and the lr each a row of ``C`` (rows,
-    R) or, where they change with the step, a table of ``P`` (tables, R, steps), as ``at``
+    R) or, where they change with the step, a table ``P[k]`` (R, steps), as ``at``
     (N_CONSTANTS + 1, 2) says; ``noise`` (steps or 1, 2, R); ``s0`` (R, 3), ``rho`` (R,)."""
     runs = starts.shape[0]
     final = np.empty((runs, 2))
@@ -309,7 +309,7 @@ def _advance_lanes(a, starts, s0, C, P, at, steps, noise, rho, limits, lo, hi):
             w[_SX + k, i] = s0[r, k]
             w[_SY + k, i] = s0[r, k]
         for k in range(at.shape[0]):
-            w[_NOW + k, i] = P[at[k, 0], r, 0] if at[k, 1] else C[at[k, 0], r]
+            w[_NOW + k, i] = P[k][r, 0] if at[k, 1] else C[at[k, 0], r]
         w[_NOISE, i], w[_NOISE + 1, i] = noise[0, 0, r], noise[0, 1, r]
         w[_RHO, i] = rho[r]
     noisy = noise.shape[0] > 1
@@ -317,8 +317,9 @@ def _advance_lanes(a, starts, s0, C, P, at, steps, noise, rho, limits, lo, hi):
         if t > 0:
             for k in range(at.shape[0]):
                 if at[k, 1]:
+                    table = P[k]
                     for i in range(n):
-                        w[_NOW + k, i] = P[at[k, 0], lo + i, t]
+                        w[_NOW + k, i] = table[lo + i, t]
             if noisy:
                 w[_NOISE, :n], w[_NOISE + 1, :n] = noise[t, 0, lo:hi], noise[t, 1, lo:hi]
         maybe = 0

@@ -35,17 +35,17 @@ class Settings:
 
     The optimizer's per-step constants and then the lr (``k = K``): where each run keeps one
     value (Adam's betas and eps, a constant lr), constant ``k`` is row ``at[k, 0]`` of ``C``,
-    one value per run; where it changes with the step (``at[k, 1]`` is 1), it is table
-    ``at[k, 0]`` of ``P``, a run's values over the steps side by side, as numpy computes them
-    (writing them steps-major instead took a transposing copy of each table, ~30% of the
-    time spent preparing a search's batch).
+    one value per run; where it changes with the step (``at[k, 1]`` is 1), it is ``P[k]``,
+    a (R, steps) table: a run's values over the steps side by side, as numpy computes them.
+    ``P`` is a tuple, so that a batch's tables go to the kernel as they were computed (a
+    3-D array took a copy of each: in a search, a third of the time spent preparing).
     """
 
     first: Prepared  # a run of this shape's: surface, optimizer, surface parameters, limits
     starts: np.ndarray  # (R, 2)
     s0: np.ndarray  # (R, N_STATE)
     C: np.ndarray  # (rows, R)
-    P: np.ndarray  # (tables, R, steps)
+    P: tuple  # K + 1 arrays: (R, steps) where at[k, 1], else a placeholder
     at: np.ndarray  # (K + 1, 2) int64
     steps: int
     noise: np.ndarray  # (steps, 2, R), or (1, 2, R) of zeros when no run has noise
@@ -180,28 +180,48 @@ def _per_step_value(value, steps: int) -> bool:
     return steps > 1 and np.shape(value)[-1:] == (steps,) and np.asarray(value).strides[-1] != 0
 
 
-def _layout(parts: list, runs: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _layout(parts: list, runs: int, steps: int) -> tuple[np.ndarray, tuple, np.ndarray]:
     """``Settings.C``, ``Settings.P`` and ``Settings.at`` from each part's (run indices,
     values): a constant is a table where some part's value changes with the step, else a
-    row of ``C``."""
+    row of ``C``. Where one part holds every run in order (a search's usual batch), its
+    tables are P's as they are: no copy."""
     n = len(parts[0][1])
     per_step = [any(_per_step_value(values[k], steps) for _, values in parts) for k in range(n)]
     at = np.zeros((n, 2), np.int64)
     at[:, 1] = per_step
-    for flag in (0, 1):
-        chosen = at[:, 1] == flag
-        at[chosen, 0] = np.arange(int(chosen.sum()))
+    at[:, 0] = np.cumsum([not p for p in per_step]) - 1  # the rows of C, where constant
     C = np.empty((n - sum(per_step), runs))
-    P = np.empty((sum(per_step), runs, steps))
+    whole = len(parts) == 1 and _rows(parts[0][0]) == slice(0, runs)
+    P = [_NO_TABLE] * n
+    for k in range(n):
+        if per_step[k]:
+            P[k] = _as_table(parts[0][1][k], runs, steps) if whole else np.empty((runs, steps))
     for index, values in parts:
         rows = _rows(index)
         for k, value in enumerate(values):
             table = np.broadcast_to(value, (len(index), steps))
-            if per_step[k]:
-                P[at[k, 0], rows] = table
-            else:
+            if not per_step[k]:
                 C[at[k, 0], rows] = table[:, 0]
-    return C, P, at
+            elif not whole:
+                P[k][rows] = table
+    return C, tuple(P), at
+
+
+_NO_TABLE = np.zeros((1, 1))  # P's entry for a constant: the kernel never reads it
+
+
+def _as_table(value, runs: int, steps: int) -> np.ndarray:
+    """``value`` as a (runs, steps) table of the kernels' type (C-ordered, writable float64):
+    itself where it is one already."""
+    if (
+        type(value) is np.ndarray
+        and value.shape == (runs, steps)
+        and value.dtype == np.float64
+        and value.flags.c_contiguous
+        and value.flags.writeable
+    ):
+        return value
+    return np.array(np.broadcast_to(value, (runs, steps)), dtype=np.float64, order="C")
 
 
 def _rows(index: list[int]):

@@ -2,7 +2,15 @@
 
 from common.params import BOOL, FLOAT_NONNEG, FLOAT_POS, UNIT_OPEN_RIGHT, Pair, Param
 from common.xmath import cumprod as running_product
-from common.xmath import exp, maximum, one_minus_powers, powers, sqrt, where
+from common.xmath import (
+    exp,
+    inverse_one_minus_powers,
+    maximum,
+    one_minus_powers,
+    powers,
+    sqrt,
+    where,
+)
 
 from .base import (
     OptimizerDef,
@@ -26,19 +34,17 @@ def _adam_params(lr, weight_decay, extra=()):
     )
 
 
-def _bias_corrections(t, beta1, beta2, h):
-    """(1 - beta1^t, 1 - beta2^t), or ones when the lab's ``bias_correction`` flag is off."""
-    on = float(h.get("bias_correction", True))
-    return one_minus_powers(beta1, t, on), one_minus_powers(beta2, t, on)
-
-
 def _adam_scalars(t, beta1, h):
     beta2 = h["betas"][1]
-    bc1, bc2 = _bias_corrections(t, beta1, beta2, h)
+    # the lab's bias_correction flag off: the corrections are ones
+    on = float(h.get("bias_correction", True))
     l2, decoupled = split_weight_decay(h)
-    # Reciprocals, so the update multiplies where torch divides: within ulps of torch, and
-    # the batch kernel's throughput is bounded by its divisions and square roots.
-    return beta1, beta2, 1 / bc1, 1 / sqrt(bc2), h["eps"], l2, decoupled, float(h["amsgrad"])
+    # 1 / (1 - beta1^t) and 1 / sqrt(1 - beta2^t), so the update multiplies where torch
+    # divides: within ulps of torch, and the batch kernel's throughput is bounded by its
+    # divisions and square roots.
+    inv_bc1 = inverse_one_minus_powers(beta1, t, on)
+    inv_bc2_sqrt = inverse_one_minus_powers(beta2, t, on, root=True)
+    return beta1, beta2, inv_bc1, inv_bc2_sqrt, h["eps"], l2, decoupled, float(h["amsgrad"])
 
 
 def _adam_update(p, g, s, lr, c):
