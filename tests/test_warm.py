@@ -207,6 +207,12 @@ for kind, spec in warm.work():
         stats = numba_engine._kernels(p, p.sam_rho > 0.0).trajectory.stats
         out.append([spec.surface, spec.optimizer, sum(stats.cache_hits.values()),
                     sum(stats.cache_misses.values())])
+import numpy as np
+from common import xmath
+xmath.inverse_one_minus_powers(np.full((3, 1), 0.5), np.arange(1.0, 5.0))
+stats = xmath._running_powers_rows.stats
+out.append(["a search's batch", "powers", sum(stats.cache_hits.values()),
+            sum(stats.cache_misses.values())])
 print(json.dumps(out))
 """
 

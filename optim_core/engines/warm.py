@@ -3,15 +3,18 @@
 Numba keeps compiled kernels on disk, in the directory ``common`` names by a hash of the
 sources. This fills it with the single-run kernels of the app's default race and of every
 lesson, the formula interpreter of every optimizer (what custom formulas run on, and what
-draws any other pair's first result while that pair compiles, see ``numba_engine``), and the
-basin-map kernel of the default race. A server started afterwards loads them instead of
-compiling them. ``scripts/setup.sh`` and ``scripts/app.sh`` run it after installing; run again
-with everything cached, it only loads (a few seconds). Prints one line: what and how long.
+draws any other pair's first result while that pair compiles, see ``numba_engine``), the
+basin-map kernel of the default race, and the helpers that prepare a search's batch. A
+server started afterwards loads them instead of compiling them. ``scripts/setup.sh`` and
+``scripts/app.sh`` run it after installing; run again with everything cached, it only loads
+(a few seconds). Prints one line: what and how long.
 """
 
 import time
 
 import numpy as np
+
+from common import xmath
 
 from ..config import LabConfig, config_from_lesson
 from ..lessons import LESSONS
@@ -60,6 +63,13 @@ def _compile(item: tuple[str, RunSpec]) -> None:
         numba_engine.run_starts(spec.with_(steps=2), np.array([spec.start]))
 
 
+def _compile_batch_helpers() -> None:
+    """The compiled helpers that prepare a search's batch (``xmath``'s powers of a column of
+    betas, its sqrt of a large array): ~1 s that a first search would otherwise wait."""
+    xmath.inverse_one_minus_powers(np.full((2, 1), 0.9), np.arange(1.0, 3.0))
+    xmath.sqrt(np.ones(1 << 13))
+
+
 def warm() -> tuple[int, float]:
     """Compile (or load) every kernel of ``work()`` into the disk cache: (kernels, seconds).
 
@@ -70,6 +80,7 @@ def warm() -> tuple[int, float]:
     items = work()
     for item in items:
         _compile(item)
+    _compile_batch_helpers()
     return len(items), time.perf_counter() - began
 
 
