@@ -67,7 +67,7 @@ def _compile_batch_helpers() -> None:
     """The compiled helpers that prepare a search's batch (``xmath``'s powers of a column of
     betas, its sqrt of a large array): ~1 s that a first search would otherwise wait."""
     xmath.inverse_one_minus_powers(np.full((2, 1), 0.9), np.arange(1.0, 3.0))
-    xmath.sqrt(np.ones(1 << 13))
+    xmath.sqrt(np.ones(xmath.SQRT_LOOP_SIZE))
 
 
 def warm() -> tuple[int, float]:
